@@ -1,0 +1,465 @@
+"""Turning clusters of records into customers: who keeps which customer id, golden records and lineage,
+merges and splits written to the history, events following their records, consent never widened.
+
+Customer ids are stable. Each cluster keeps the existing customer that holds most of its records (each
+customer goes to one cluster only); a customer left without a cluster is absorbed into the cluster that
+holds most of its records (its row stays as a pointer, `merged_into`); records that leave a customer for
+another cluster are a split. Consent rows are never moved: a keeper gets entries that are never wider
+than any of the merged customers' or records' states (`consent.ledger.merge_consents`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from epistola.consent.ledger import (
+    ConsentEntry,
+    append_entries,
+    history,
+    latest_by_origin,
+    merge_consents,
+    split_consents,
+)
+from epistola.consent.ledger import standings as consent_standings
+from epistola.consent.model import RESTRICTIVE, Standing, merge_standing
+from epistola.identity import bulk, store
+from epistola.identity.golden import ATTRIBUTE_FIELDS, GOLDEN_COLUMNS, Candidate, Golden, Survivorship, build_golden
+from epistola.store.schema import customer_lineage, customers, source_records, sources
+
+
+@dataclass(kw_only=True)
+class Applied:
+    customers: int = 0
+    created: int = 0
+    updated: int = 0
+    merged_away: int = 0
+    split_off: int = 0
+    consents_recorded: int = 0
+    history: list[int] = field(default_factory=list)
+
+
+def observed(norm: Mapping[str, Any], fallback: datetime) -> datetime:
+    """When a record's content was true: its own update or sign-up date, else when it was imported."""
+    for key in ("updated_at", "registered_at", "card_issued"):
+        text = norm.get(key)
+        if text:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                continue
+            if moment.tzinfo is None:  # a plain date
+                moment = datetime.combine(date.fromisoformat(text[:10]), datetime.min.time(), tzinfo=fallback.tzinfo)
+            return moment
+    return fallback
+
+
+def load_candidates(conn: Connection, record_ids: Sequence[int] | None = None) -> list[Candidate]:
+    """Active records as golden-record candidates (all of them, or the given ones)."""
+    query = (
+        select(
+            source_records.c.id,
+            source_records.c.customer_id,
+            source_records.c.normalized,
+            source_records.c.updated_at,
+            sources.c.name,
+            sources.c.trust,
+        )
+        .join(sources, sources.c.id == source_records.c.source_id)
+        .where(source_records.c.missing_since.is_(None))
+        .order_by(source_records.c.id)
+    )
+    if record_ids is None:
+        batches: list[Any] = [conn.execute(query)]
+    else:
+        ids = sorted(set(record_ids))
+        batches = [conn.execute(query.where(source_records.c.id.in_(chunk))).all() for chunk in store.chunks(ids)]
+    return [
+        Candidate(
+            record_id=rid, customer_id=cid, values=norm, observed_at=observed(norm, seen), source=name, trust=trust
+        )
+        for rows in batches
+        for rid, cid, norm, seen, name, trust in rows
+    ]
+
+
+def _lineage_rows(customer_id: int, golden: Golden) -> list[dict[str, Any]]:
+    return [
+        {"customer_id": customer_id, "field": f, "source_record_id": rid, "observed_at": seen}
+        for f, (rid, seen) in golden.lineage.items()
+    ]
+
+
+def golden_columns(golden: Golden, kept: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The customers columns a golden record sets. Attributes the golden record does not own (survey
+    answers, overlays, modelled values written by the hub's enrichment) are kept as they were."""
+    values = {c: golden.values.get(c) for c in GOLDEN_COLUMNS}
+    others = {k: v for k, v in dict((kept or {}).get("attributes") or {}).items() if k not in ATTRIBUTE_FIELDS}
+    values["attributes"] = {**others, **(values["attributes"] or {})}
+    return values
+
+
+def rebuild_golden(conn: Connection, customer_id: int, *, now: datetime, policy: Survivorship | None = None) -> None:
+    """Recompute one customer's golden record and lineage from the records it holds now."""
+    golden = build_golden(load_candidates(conn, store.records_of(conn, customer_id)), policy)
+    current = store.active_customer(conn, customer_id)
+    conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values({**golden_columns(golden, current), "updated_at": now})
+    )
+    conn.execute(delete(customer_lineage).where(customer_lineage.c.customer_id == customer_id))
+    if rows := _lineage_rows(customer_id, golden):
+        conn.execute(insert(customer_lineage), rows)
+
+
+def new_customer(
+    conn: Connection, record_ids: Sequence[int], *, now: datetime, policy: Survivorship | None = None
+) -> int:
+    """A customer made from these records (golden record and lineage); the records are linked to it."""
+    golden = build_golden(load_candidates(conn, record_ids), policy)
+    new_id = int(
+        conn.execute(
+            insert(customers)
+            .values({**{c: golden.values.get(c) for c in GOLDEN_COLUMNS}, "created_at": now, "updated_at": now})
+            .returning(customers.c.id)
+        ).scalar_one()
+    )
+    store.relink_records(conn, dict.fromkeys(record_ids, new_id))
+    if rows := _lineage_rows(new_id, golden):
+        conn.execute(insert(customer_lineage), rows)
+    return new_id
+
+
+def _assign_owners(by_cluster: Mapping[int, list[Candidate]], existing: set[int]) -> dict[int, int]:
+    """cluster -> the existing customer that keeps its id: the one with most records in it, each once."""
+    offers: list[tuple[int, int, int]] = []
+    for cluster, members in by_cluster.items():
+        counts = Counter(m.customer_id for m in members if m.customer_id in existing)
+        offers.extend((-n, owner, cluster) for owner, n in counts.items() if owner is not None)
+    offers.sort()
+    owner_of: dict[int, int] = {}
+    claimed: set[int] = set()
+    for _, owner, cluster in offers:
+        if cluster in owner_of or owner in claimed:
+            continue
+        owner_of[cluster] = owner
+        claimed.add(owner)
+    return owner_of
+
+
+def apply_clusters(
+    conn: Connection,
+    clusters: Mapping[int, int],
+    *,
+    now: datetime,
+    actor: str,
+    policy: Survivorship | None = None,
+    why: Mapping[int, dict[str, Any]] | None = None,
+    candidates: Sequence[Candidate] | None = None,
+    changed_records: set[int] | None = None,
+) -> Applied:
+    """Make the customers table say what `clusters` (record -> cluster) says. `why` may carry, per
+    cluster, what joined it (shown in the merge history); `candidates` the records, when already loaded;
+    `changed_records` the records new or changed since the last run (others' consent statements are in already)."""
+    out = Applied()
+    candidates = [c for c in (load_candidates(conn) if candidates is None else candidates) if c.record_id in clusters]
+    by_cluster: dict[int, list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        by_cluster[clusters[c.record_id]].append(c)
+    existing = {
+        int(row.id): dict(row._mapping)
+        for row in conn.execute(select(customers).where(customers.c.merged_into.is_(None)))
+    }
+    owner_of = _assign_owners(by_cluster, set(existing))
+    # the consent states of customers about to be joined by others, read before anything moves
+    provisional = {cl: owner_of.get(cl, -cl - 1) for cl in by_cluster}
+    joining = {
+        int(value)
+        for origins in _joined(by_cluster, provisional, existing).values()
+        for kind, value in origins
+        if kind == "customer"
+    }
+    before = _standings(conn, joining, now)
+
+    goldens: dict[int, Golden] = {cl: build_golden(members, policy) for cl, members in by_cluster.items()}
+    fresh = [cl for cl in by_cluster if cl not in owner_of]
+    if fresh:
+        for cl, new_id in zip(fresh, _insert_customers(conn, [goldens[cl] for cl in fresh], now), strict=True):
+            owner_of[cl] = new_id
+        out.created = len(fresh)
+    customer_of = {rid: owner_of[cl] for rid, cl in clusters.items() if cl in owner_of}
+
+    changed = []
+    created = set(fresh)
+    new_customers = {owner_of[cl] for cl in fresh}
+    touched: set[int] = set(new_customers)
+    for cl, owner in owner_of.items():
+        if cl in created:
+            continue
+        values = golden_columns(goldens[cl], existing[owner])
+        if any(existing[owner].get(k) != v for k, v in values.items()):
+            changed.append({"b_id": owner, **{f"b_{k}": v for k, v in values.items()}})
+            touched.add(owner)
+    if changed:
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == bindparam("b_id"))
+            .values({**{k: bindparam(f"b_{k}") for k in GOLDEN_COLUMNS}, "updated_at": now}),
+            changed,
+        )
+        out.updated = len(changed)
+
+    moves = {c.record_id: customer_of[c.record_id] for c in candidates if c.customer_id != customer_of[c.record_id]}
+    store.relink_records(conn, moves)
+
+    # who was absorbed, who lost records to another customer
+    claimed = set(owner_of.values())
+    moved_from: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for c in candidates:
+        if c.customer_id in existing and c.customer_id != customer_of[c.record_id]:
+            moved_from[(c.customer_id, customer_of[c.record_id])].append(c.record_id)
+    absorbed: dict[int, int] = {}
+    for old in {old for old, _ in moved_from} - claimed:
+        homes = Counter({new: len(rids) for (o, new), rids in moved_from.items() if o == old})
+        absorbed[old] = homes.most_common(1)[0][0]
+    for old, keeper in sorted(absorbed.items()):
+        conn.execute(update(customers).where(customers.c.id == old).values(merged_into=keeper, updated_at=now))
+        out.history.append(
+            store.add_history(
+                conn,
+                kind="merge",
+                customer_id=keeper,
+                other_id=old,
+                records=sorted(moved_from[(old, keeper)]),
+                details={"by": "resolve", **(why or {}).get(_cluster_of(clusters, moved_from[(old, keeper)]), {})},
+                actor=actor,
+                now=now,
+            )
+        )
+    out.merged_away = len(absorbed)
+    for (old, new), rids in sorted(moved_from.items()):
+        if absorbed.get(old) == new:
+            continue
+        out.history.append(
+            store.add_history(
+                conn,
+                kind="split",
+                customer_id=old,
+                other_id=new,
+                records=sorted(rids),
+                details={"by": "resolve"},
+                actor=actor,
+                now=now,
+            )
+        )
+        out.split_off += 1
+        if new in new_customers:
+            split_consents(conn, keeper=old, restored=new, since=existing[old]["created_at"], now=now, actor=actor)
+
+    keepers: dict[int, list[int]] = defaultdict(list)
+    for old, keeper in absorbed.items():
+        keepers[keeper].append(old)
+    for keeper, olds in sorted(keepers.items()):
+        merge_consents(conn, keeper=keeper, absorbed=sorted(olds), now=now, actor=actor)
+    relink_events(conn, {*absorbed, *(old for old, _ in moved_from)})
+
+    lineage = [
+        (owner_of[cl], f, rid, bulk.db_time(conn, seen))
+        for cl in by_cluster
+        if owner_of[cl] in touched
+        for f, (rid, seen) in goldens[cl].lineage.items()
+    ]
+    if len(touched) > out.created:  # a first run has no lineage to clear
+        for chunk in store.chunks(sorted(touched)):
+            conn.execute(delete(customer_lineage).where(customer_lineage.c.customer_id.in_(chunk)))
+    bulk.insert_many(conn, customer_lineage, ("customer_id", "field", "source_record_id", "observed_at"), lineage)
+
+    carried = None
+    if changed_records is not None:
+        carried = [
+            (c, customer_of[c.record_id]) for c in candidates if c.record_id in changed_records or c.record_id in moves
+        ]
+    out.consents_recorded = carry_consents(conn, now, carried)
+    joined = _joined(by_cluster, owner_of, existing)
+    out.consents_recorded += _never_wider(conn, joined, before, now)
+    out.customers = len(by_cluster)
+    return out
+
+
+def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime) -> list[int]:
+    """New customers from golden records, their ids in order. SQLite hands out row ids one above the
+    largest, and this transaction is its only writer, so the ids are known without RETURNING."""
+    if bulk.is_postgres(conn):
+        dicts = [{**golden_columns(g), "created_at": now, "updated_at": now} for g in goldens]
+        stmt = insert(customers).returning(customers.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in conn.execute(stmt, dicts).scalars()]
+    start = int(conn.execute(select(func.coalesce(func.max(customers.c.id), 0))).scalar_one()) + 1
+    stamp = bulk.db_time(conn, now)
+    columns = ("id", *GOLDEN_COLUMNS, "created_at", "updated_at")
+    rows = []
+    for i, g in enumerate(goldens):
+        values = golden_columns(g)
+        values["attributes"] = bulk.db_json(values["attributes"])
+        values["birth_date"] = bulk.db_date(conn, values["birth_date"])
+        rows.append((start + i, *(values[c] for c in GOLDEN_COLUMNS), stamp, stamp))
+    bulk.insert_rows(conn, "customers", columns, rows)
+    return list(range(start, start + len(goldens)))
+
+
+def _cluster_of(clusters: Mapping[int, int], records: Sequence[int]) -> int:
+    return clusters[records[0]] if records else -1
+
+
+def relink_events(conn: Connection, customer_ids: set[int]) -> int:
+    """Events of these customers follow the record they were tied to; events of a customer that is now a
+    pointer go to the customer it points to."""
+    if not customer_ids:
+        return 0
+    found = store.events_to_relink(conn, sorted(customer_ids))
+    keys = {(i["source"], i["key"]) for _, _, i in found if i.get("source") and i.get("key")}
+    owners = store.owners_of_keys(conn, keys)
+    pointers = dict(
+        conn.execute(
+            select(customers.c.id, customers.c.merged_into).where(
+                customers.c.id.in_(sorted(customer_ids)), customers.c.merged_into.is_not(None)
+            )
+        ).all()
+    )
+    moves: dict[int, int] = {}
+    for event_id, current, ident in found:
+        target = owners.get((ident.get("source", ""), ident.get("key", "")))
+        if target is None:
+            target = pointers.get(current)
+        if target is not None and target != current:
+            moves[event_id] = int(target)
+    store.move_events(conn, moves)
+    return len(moves)
+
+
+def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Candidate, int]] | None = None) -> int:
+    """Write what source records say about consent into the ledger, once per change: every active
+    record, or only `records` ((record, its customer now) pairs: the new, changed and moved ones)."""
+    if records is None:
+        rows = conn.execute(
+            select(
+                source_records.c.id,
+                source_records.c.customer_id,
+                source_records.c.normalized,
+                source_records.c.updated_at,
+                sources.c.name,
+            )
+            .join(sources, sources.c.id == source_records.c.source_id)
+            .where(source_records.c.customer_id.is_not(None), source_records.c.missing_since.is_(None))
+        )
+        said_by = [(rid, cid, norm, observed(norm, seen), source) for rid, cid, norm, seen, source in rows]
+        known = latest_by_origin(conn)
+    else:
+        said_by = [
+            (c.record_id, cid, c.values, c.observed_at, c.source) for c, cid in records if c.values.get("consents")
+        ]
+        known = {}
+        for row in sorted(history(conn, sorted({cid for _, cid, *_ in said_by})), key=lambda r: r.id):
+            rid = row.entry.proof.get("source_record_id")
+            if rid is not None:
+                e = row.entry
+                known[(e.customer_id, e.channel, e.purpose, int(rid))] = e.status
+    entries: list[ConsentEntry] = []
+    for rid, cid, norm, moment, source in said_by:
+        for channel, said in (norm.get("consents") or {}).items():
+            if known.get((cid, channel, said["purpose"], rid)) == said["status"]:
+                continue
+            entries.append(
+                ConsentEntry(
+                    customer_id=cid,
+                    channel=channel,
+                    purpose=said["purpose"],
+                    status=said["status"],
+                    source=source,
+                    recorded_at=moment,
+                    proof={"kind": "source_record", "source_record_id": rid, "imported_at": now.isoformat()},
+                )
+            )
+    append_entries(conn, entries)
+    return len(entries)
+
+
+def _standings(conn: Connection, ids: set[int], now: datetime) -> dict[tuple[int, str, str], Standing]:
+    return consent_standings(conn, sorted(ids), now=now) if ids else {}
+
+
+def _joined(
+    by_cluster: Mapping[int, list[Candidate]], owner_of: Mapping[int, int], existing: Mapping[int, Any]
+) -> dict[int, list[tuple[str, Any]]]:
+    """customer -> its origins, for customers that more than one origin joined in this run. An origin is
+    a customer that existed before (('customer', id)) or a record new to any customer (('record', c))."""
+    out: dict[int, list[tuple[str, Any]]] = {}
+    for cl, members in by_cluster.items():
+        keeper = owner_of[cl]
+        origins: dict[Any, tuple[str, Any]] = {}
+        for m in members:
+            if m.customer_id in existing:
+                origins[("c", m.customer_id)] = ("customer", m.customer_id)
+            else:
+                origins[("r", m.record_id)] = ("record", m)
+        arrived = any(kind == "record" or value != keeper for kind, value in origins.values())
+        if len(origins) > 1 and arrived:
+            out[keeper] = list(origins.values())
+    return out
+
+
+def _never_wider(
+    conn: Connection,
+    joined: Mapping[int, list[tuple[str, Any]]],
+    before: Mapping[tuple[int, str, str], Standing],
+    now: datetime,
+) -> int:
+    """Records or customers that joined one customer in this run: where they disagree, the stricter state
+    is appended for the customer unless it already holds (a refusal by any of them wins)."""
+    said: dict[int, dict[tuple[str, str], list[Standing | None]]] = {}
+    for keeper, origins in joined.items():
+        per_key: dict[tuple[str, str], list[Standing | None]] = defaultdict(list)
+        for kind, value in origins:
+            if kind == "customer":
+                for (cid, ch, pu), st in before.items():
+                    if cid == value:
+                        per_key[(ch, pu)].append(st)
+            else:
+                for ch, stated in (value.values.get("consents") or {}).items():
+                    per_key[(ch, stated["purpose"])].append(Standing(status=stated["status"]))
+        conflicts = {
+            k: v
+            for k, v in per_key.items()
+            if any(s is not None and s.status in RESTRICTIVE for s in v)
+            and any(s is not None and s.status == "granted" for s in v)
+        }
+        if conflicts:
+            said[keeper] = conflicts
+    if not said:
+        return 0
+    current = consent_standings(conn, sorted(said), now=now)
+    entries = []
+    for keeper, conflicts in sorted(said.items()):
+        for (channel, purpose), parts in sorted(conflicts.items()):
+            merged = merge_standing(parts)
+            mine = current.get((keeper, channel, purpose))
+            if merged is None or mine is None or mine.status in RESTRICTIVE:
+                continue
+            entries.append(
+                ConsentEntry(
+                    customer_id=keeper,
+                    channel=channel,
+                    purpose=purpose,
+                    status=merged.status,
+                    source="merge",
+                    recorded_at=now,
+                    proof={"kind": "merge", "customer": keeper, "reason": "records of one person disagreed"},
+                )
+            )
+    append_entries(conn, entries)
+    return len(entries)

@@ -1,0 +1,147 @@
+"""From scored pairs to people: the strongest links first, never across a person's 'no' and never into a
+contradiction.
+
+Plain connected components chain: A is linked to B and B to C, so A and C become one person even when
+they disagree on their birth dates. Here links are taken strongest first (Kruskal's order), and a link
+that would join two groups is skipped when a reviewer said two of their records are different people, or
+when the groups carry different birth dates (beyond one mistyped digit) or different genders. Pairs a
+reviewer accepted join first, whatever the model thinks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import DamerauLevenshtein
+
+Pair = tuple[int, int]
+
+
+@dataclass(kw_only=True, slots=True)
+class _Group:
+    members: list[int]
+    births: set[str] = field(default_factory=set)
+    genders: set[str] = field(default_factory=set)
+    refused: set[int] = field(default_factory=set)  # records a reviewer said are someone else
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Traits:
+    """What clustering checks for contradictions: a record's birth date and gender when known."""
+
+    birth: str | None = None
+    gender: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clustering:
+    clusters: dict[int, int]  # record -> cluster id (the smallest record id in the cluster)
+    links_used: list[tuple[int, int, float]]  # the links that joined records, with their probability
+    skipped: int  # links above the threshold that would have made a contradiction
+
+
+def _compatible(a: _Group, b: _Group) -> bool:
+    if a.genders and b.genders and len(a.genders | b.genders) > 1:
+        return False
+    if a.births and b.births and a.births.isdisjoint(b.births):
+        return any(DamerauLevenshtein.distance(x, y) <= 1 for x in a.births for y in b.births)
+    return True
+
+
+def compatible_traits(a: Iterable[Traits], b: Iterable[Traits]) -> bool:
+    """Whether two groups of records could be one person (no clash of birth dates or genders)."""
+
+    def group(items: Iterable[Traits]) -> _Group:
+        g = _Group(members=[])
+        for t in items:
+            if t.birth:
+                g.births.add(t.birth)
+            if t.gender:
+                g.genders.add(t.gender)
+        return g
+
+    return _compatible(group(a), group(b))
+
+
+def cluster(
+    records: Iterable[int],
+    links: Iterable[tuple[int, int, float]],
+    *,
+    threshold: float,
+    traits: Mapping[int, Traits] | None = None,
+    must_link: Iterable[Pair] = (),
+    cannot_link: Iterable[Pair] = (),
+) -> Clustering:
+    """Group `records`; `links` are (record, record, match probability), any order, any probability."""
+    traits = traits or {}
+    parent: dict[int, int] = {}
+    groups: dict[int, _Group] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for rid in records:
+        parent[rid] = rid
+        t = traits.get(rid)
+        g = _Group(members=[rid])
+        if t is not None:
+            if t.birth:
+                g.births.add(t.birth)
+            if t.gender:
+                g.genders.add(t.gender)
+        groups[rid] = g
+    for a, b in cannot_link:
+        if a in groups and b in groups:
+            groups[a].refused.add(b)
+            groups[b].refused.add(a)
+
+    def refuses(x: _Group, y_root: int) -> bool:
+        return any(find(r) == y_root for r in x.refused)
+
+    def join(ra: int, rb: int) -> None:
+        keep, gone = (ra, rb) if ra < rb else (rb, ra)
+        parent[gone] = keep
+        g, h = groups[keep], groups.pop(gone)
+        g.members.extend(h.members)
+        g.births |= h.births
+        g.genders |= h.genders
+        g.refused |= h.refused
+
+    used: list[tuple[int, int, float]] = []
+    for a, b in must_link:
+        if a in parent and b in parent:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                join(ra, rb)
+                used.append((a, b, 1.0))
+    skipped = 0
+    strong = sorted((x for x in links if x[2] >= threshold), key=lambda x: (-x[2], x[0], x[1]))
+    for a, b, p in strong:
+        if a not in parent or b not in parent:
+            continue
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        ga, gb = groups[ra], groups[rb]
+        if refuses(ga, rb) or refuses(gb, ra) or not _compatible(ga, gb):
+            skipped += 1
+            continue
+        join(ra, rb)
+        used.append((a, b, p))
+    return Clustering(clusters={rid: find(rid) for rid in parent}, links_used=used, skipped=skipped)
+
+
+def members(clusters: Mapping[int, Hashable]) -> dict[Hashable, list[int]]:
+    """cluster id -> its records, each list sorted."""
+    out: dict[Hashable, list[int]] = {}
+    for rid, cid in clusters.items():
+        out.setdefault(cid, []).append(rid)
+    for rids in out.values():
+        rids.sort()
+    return out

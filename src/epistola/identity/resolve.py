@@ -1,0 +1,232 @@
+"""Identity resolution over the operational store: keys for new and changed records, the stored model
+(trained on first use, versioned), Splink's prediction, clustering that honours review decisions, then
+customers, golden records, history, links and the review queue — in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from epistola import audit
+from epistola.errors import InputError
+from epistola.identity import matcher, store
+from epistola.identity.apply import apply_clusters, load_candidates
+from epistola.identity.features import features as keys_of
+from epistola.identity.golden import Survivorship
+from epistola.identity.matcher import MatchConfig, MatchResult
+from epistola.identity.params import ModelParams
+from epistola.identity.splink_backend import TrainingOptions
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """Say nothing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityConfig:
+    """Everything a run needs besides the model's parameters; stored with each model version."""
+
+    match: MatchConfig = field(default_factory=MatchConfig)
+    survivorship: Survivorship = field(default_factory=Survivorship)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.match.as_json(), "survivorship": self.survivorship.as_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> IdentityConfig:
+        data = dict(data or {})
+        known = {"auto_threshold", "review_threshold", "deterministic", "survivorship"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"identity configuration has unknown keys {unknown}; known keys: {sorted(known)}")
+        try:
+            match = MatchConfig(
+                auto_threshold=float(data.get("auto_threshold", MatchConfig.auto_threshold)),
+                review_threshold=float(data.get("review_threshold", MatchConfig.review_threshold)),
+                deterministic=tuple(data.get("deterministic") or ()),
+            )
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"identity configuration: {exc}") from None
+        return cls(match=match, survivorship=Survivorship.from_json(data.get("survivorship")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolveReport:
+    records: int
+    customers: int
+    created: int
+    updated: int
+    merged_away: int
+    split_off: int
+    consents_recorded: int
+    model_version: int
+    trained: bool
+    review_pairs: int
+    contradictions: int
+    keys_computed: int
+
+
+def current_config(conn: Connection) -> tuple[IdentityConfig, ModelParams | None, int | None]:
+    """The latest stored configuration and parameters (None before the first model)."""
+    model = store.latest_model(conn)
+    if model is None:
+        return IdentityConfig(), None, None
+    config = IdentityConfig.from_json(model.config)
+    try:
+        params = ModelParams.from_json(model.params)
+    except InputError:  # the comparisons changed since it was trained: a new model is due
+        return config, None, model.version
+    return config, params, model.version
+
+
+def train_model(
+    conn: Connection,
+    *,
+    now: datetime,
+    actor: str,
+    config: IdentityConfig | None = None,
+    options: TrainingOptions | None = None,
+    note: str = "",
+    features: matcher.FeatureColumns | None = None,
+) -> int:
+    """Train on the records in the store (no labels needed; accepted review pairs refine m) and store
+    the result as a new model version. `features`: the records' keys, when already loaded."""
+    if features is None:
+        store.refresh_features(conn, now)
+        features = store.load_features(conn)
+    stored, _, _ = current_config(conn)
+    config = config or stored
+    params = matcher.train(features, options or config.match.training)
+    params = refine_with_labels(conn, params, features)
+    version = store.save_model(
+        conn, params=params.as_json(), config=config.as_json(), note=note or "trained", actor=actor, now=now
+    )
+    audit.record(
+        conn,
+        at=now,
+        actor=actor,
+        action="identity.train",
+        entity="identity_model",
+        entity_id=version,
+        details={
+            "records": len(features),
+            "method": params.trained.get("method"),
+            "labelled": params.trained.get("labelled", 0),
+        },
+    )
+    return version
+
+
+def configure(conn: Connection, config: IdentityConfig, *, now: datetime, actor: str, note: str = "") -> int:
+    """A new model version with the same parameters and a new configuration (thresholds, rules)."""
+    _, params, _ = current_config(conn)
+    if params is None:
+        raise InputError("there is no trained identity model yet", hint="run `epistola identity train` first")
+    version = store.save_model(
+        conn, params=params.as_json(), config=config.as_json(), note=note or "configured", actor=actor, now=now
+    )
+    audit.record(
+        conn,
+        at=now,
+        actor=actor,
+        action="identity.configure",
+        entity="identity_model",
+        entity_id=version,
+        details=config.as_json(),
+    )
+    return version
+
+
+def refine_with_labels(conn: Connection, params: ModelParams, features: matcher.FeatureColumns) -> ModelParams:
+    """Pairs people accepted are known matches: their levels update m, weighted as pseudo-counts against
+    the unsupervised estimate (a handful of labels nudges it, hundreds dominate it)."""
+    from epistola.identity.labels import m_from_labels
+
+    yes, _ = store.decisions(conn)
+    return m_from_labels(params, features, yes)
+
+
+def resolve(
+    conn: Connection,
+    *,
+    now: datetime,
+    actor: str = "system",
+    retrain: bool = False,
+    say: Say = _quiet,
+) -> ResolveReport:
+    """Resolve every active source record into customers."""
+    say("reading the records")
+    candidates = load_candidates(conn)
+    stale = store.stale_ids(conn)
+    say(f"matching keys for {len(stale):,} new and changed records")
+    fresh_keys = [keys_of(c.record_id, c.values) for c in candidates if c.record_id in stale]
+    store.save_features(conn, fresh_keys, now)
+    computed = len(stale)
+    if computed == len(candidates):  # every key was just computed: no need to read them back
+        loaded = matcher.columns_of(sorted(fresh_keys, key=lambda row: row["record_id"]))
+    else:
+        loaded = store.load_features(conn)
+    config, params, version = current_config(conn)
+    trained = False
+    if params is None or retrain:
+        say("training the matching model (no labels needed)")
+        version = train_model(conn, now=now, actor=actor, config=config, features=loaded)
+        config, params, _ = current_config(conn)
+        trained = True
+    assert params is not None and version is not None  # noqa: S101 - train_model stored one
+    yes, no = store.decisions(conn)
+    say(f"matching {len(loaded):,} records")
+    result = matcher.match(loaded, params=params, config=config.match, must_link=yes, cannot_link=no)
+    say("writing customers, golden records and history")
+    applied = apply_clusters(
+        conn,
+        result.clusters,
+        now=now,
+        actor=actor,
+        policy=config.survivorship,
+        why=_why(result),
+        candidates=candidates,
+        changed_records=stale,
+    )
+    store.replace_links(conn, result.merged, result.review, version=version, now=now)
+    report = ResolveReport(
+        records=len(loaded),
+        customers=applied.customers,
+        created=applied.created,
+        updated=applied.updated,
+        merged_away=applied.merged_away,
+        split_off=applied.split_off,
+        consents_recorded=applied.consents_recorded,
+        model_version=version,
+        trained=trained,
+        review_pairs=len(result.review),
+        contradictions=result.contradictions,
+        keys_computed=computed,
+    )
+    audit.record(
+        conn,
+        at=now,
+        actor=actor,
+        action="resolve",
+        entity="customers",
+        details={k: v for k, v in vars(report).items()},
+    )
+    return report
+
+
+def _why(result: MatchResult) -> dict[int, dict[str, Any]]:
+    """cluster -> the links that joined it (kept with each merge in the history)."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for link in result.merged:
+        out[result.clusters[link.left]].append(
+            {"records": [link.left, link.right], "probability": round(link.probability, 6), "reason": link.reason}
+        )
+    return {cl: {"links": links[:20]} for cl, links in out.items()}

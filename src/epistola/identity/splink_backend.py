@@ -1,0 +1,232 @@
+"""The adapter to Splink: unsupervised training and batch prediction over a table of features.
+
+Everything Splink-specific lives here. The comparisons come from `comparisons.py` and the parameters go
+in and out as `ModelParams`, so the same model runs on DuckDB in one process (this module) or on Spark
+through Splink's Spark backend with `settings(params, "spark")` (see docs/identity.md).
+
+Training needs no labels (Fellegi-Sunter by expectation maximisation): the prior comes from rules that
+admit almost no false matches, u from random record pairs (nearly all non-matches), and m by EM over
+pairs blocked on one field at a time, so every comparison is estimated from pairs it did not select.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from epistola.identity.comparisons import AUTO_MERGE_EVIDENCE, COMPARISONS, Dialect
+from epistola.identity.features import COLUMNS
+from epistola.identity.params import LevelParams, ModelParams, default_params
+
+UNIQUE_ID = "record_id"
+TF_COLUMNS = tuple(sorted({lv.tf for c in COMPARISONS for lv in c.levels if lv.tf}))
+
+# Pairs worth scoring: every true pair shares at least one of these in realistic data (a changed e-mail
+# still leaves the phone, a nickname still leaves surname and birth date, a moved person keeps the names).
+PREDICT_RULES: tuple[str, ...] = (
+    "l.email = r.email",
+    "l.phone = r.phone",
+    "l.fn_block = r.fn_block AND l.ln = r.ln AND l.pc_area = r.pc_area",
+    "l.fn_block = r.fn_block AND l.ln = r.ln AND l.city = r.city",
+    "l.ln = r.ln AND l.dob = r.dob",
+    "l.ln = r.ln AND l.postcode = r.postcode",
+    "l.fn_block = r.fn_block AND l.dob = r.dob",
+    "l.fn_block = r.fn_block AND l.postcode = r.postcode",
+    "l.fn = r.ln AND l.ln = r.fn",
+    "l.fn = r.ln AND l.ln_block = r.fn_block",
+    "l.ln = r.fn AND l.fn_block = r.ln_block",
+    "l.street = r.street AND l.house = r.house AND l.city = r.city",
+    "l.fn_block = r.fn_block AND l.street = r.street AND l.city = r.city",
+)
+# Rules that admit almost only true matches, and how many of all matches they are assumed to find.
+DETERMINISTIC_RULES: tuple[str, ...] = (
+    "l.email = r.email",
+    "l.fn = r.fn AND l.ln = r.ln AND l.dob = r.dob",
+)
+DETERMINISTIC_RECALL = 0.6
+# EM sessions: each blocks on fields it then cannot estimate; together they cover every comparison.
+# EM sessions: (blocking rule, the comparisons taken from it). A comparison is estimated from pairs chosen
+# by a rule that does not involve it, and no rule admits a household on its own: family members share a
+# landline, an address and sometimes an e-mail, and EM would learn them as matches.
+TRAINING_SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("l.email = r.email AND l.phone = r.phone", ("name",)),
+    ("l.phone = r.phone AND l.fn = r.fn", ("email", "birth_date", "age", "gender")),
+    ("l.email = r.email AND l.fn = r.fn", ("contact",)),
+)
+
+
+# No level is impossible among matches: a typo can put a true pair anywhere, so m never drops below this
+# (a clean training set would otherwise make one wrong digit an absolute veto).
+M_FLOOR = 1e-3
+U_FLOOR = 1e-9
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingOptions:
+    seed: int = 42
+    u_pairs: float = 2e6  # random pairs for u; more is steadier and slower
+    em_pairs: float | None = 2e6  # cap on blocked pairs per EM session (sampled by hash)
+
+
+def settings(
+    params: ModelParams | None = None,
+    dialect: Dialect = "duckdb",
+    *,
+    rules: Sequence[str] = PREDICT_RULES,
+) -> dict[str, Any]:
+    """A Splink settings dictionary for `dialect`, carrying `params` when given."""
+    params = params or default_params()
+    comparisons = []
+    for c in COMPARISONS:
+        levels: list[dict[str, Any]] = [
+            {"sql_condition": c.null.sql(dialect), "label_for_charts": "null", "is_null_level": True}
+        ]
+        for lv in c.levels:
+            p = params.level(c.name, lv.label)
+            level: dict[str, Any] = {
+                "sql_condition": lv.test.sql(dialect),
+                "label_for_charts": lv.label,
+                "m_probability": p.m,
+                "u_probability": p.u,
+            }
+            if lv.tf:
+                level["tf_adjustment_column"] = lv.tf
+                level["tf_adjustment_weight"] = 1.0
+            levels.append(level)
+        p = params.level(c.name, "else")
+        levels.append({"sql_condition": "ELSE", "label_for_charts": "else", "m_probability": p.m, "u_probability": p.u})
+        comparisons.append(
+            {"output_column_name": c.name, "comparison_description": c.description, "comparison_levels": levels}
+        )
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": UNIQUE_ID,
+        "probability_two_random_records_match": params.prior,
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": [{"blocking_rule": r, "sql_dialect": dialect} for r in rules],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "max_iterations": 20,
+        "em_convergence": 0.001,
+    }
+
+
+def _linker(con: duckdb.DuckDBPyConnection, table: str, params: ModelParams | None) -> Any:
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI(connection=con)
+    frame = db_api.register(table)
+    return Linker(frame, settings(params), log_level=None)
+
+
+def params_from_linker(linker: Any, trained: dict[str, Any]) -> ModelParams:
+    """Read m, u and the prior back from a trained Splink linker (levels it could not estimate keep
+    their previous values, which Splink reports as untrained)."""
+    start = default_params()
+    model = linker.misc.save_model_to_json()
+    levels: dict[str, dict[str, LevelParams]] = {}
+    for comp in model["comparisons"]:
+        name = comp["output_column_name"]
+        out: dict[str, LevelParams] = {}
+        for lv in comp["comparison_levels"]:
+            if lv.get("is_null_level"):
+                continue
+            label = lv["label_for_charts"]
+            fallback = start.level(name, label)
+            m = lv.get("m_probability")
+            u = lv.get("u_probability")
+            m = fallback.m if m is None else m
+            u = fallback.u if u is None else u
+            out[label] = LevelParams(m=max(float(m), M_FLOOR), u=max(float(u), U_FLOOR))
+        levels[name] = out
+    return ModelParams(prior=float(model["probability_two_random_records_match"]), levels=levels, trained=trained)
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> int:
+    rows = con.execute(f"SELECT count(*) FROM {table} l WHERE {where}").fetchall()  # noqa: S608 - our own SQL
+    return int(rows[0][0])
+
+
+def train(con: duckdb.DuckDBPyConnection, table: str, options: TrainingOptions | None = None) -> ModelParams:
+    """Estimate a model from the records in `table` alone (no labels). A session that finds no pairs
+    (a file without e-mails, say) is skipped: its comparisons keep the starting values, and the stored
+    model says so."""
+    from splink.internals.exceptions import SplinkException
+
+    options = options or TrainingOptions()
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    records = _count(con, table)
+    linker = _linker(con, table, None)
+    linker.training.estimate_probability_two_random_records_match(
+        list(DETERMINISTIC_RULES), recall=DETERMINISTIC_RECALL
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=options.u_pairs, seed=options.seed)
+    params = params_from_linker(linker, {})
+    if not 0 < params.prior < 1:  # the rules found no pair at all: expect about one duplicate in three records
+        params = replace(params, prior=min(0.5, 0.6 / max(records, 2)))
+    sessions: dict[str, str] = {}
+    skipped: list[str] = []
+    for rule, taken in TRAINING_SESSIONS:
+        session = _linker(con, table, params)
+        try:
+            session.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, max_pairs=options.em_pairs
+            )
+        except (SplinkException, ValueError, ZeroDivisionError):
+            skipped.append(rule)
+            session.table_management.delete_tables_created_by_splink_from_db()
+            continue
+        found = params_from_linker(session, {})
+        updates = {}
+        for name in taken:
+            updates[name] = {
+                label: LevelParams(m=found.level(name, label).m, u=params.level(name, label).u)
+                for label in params.levels[name]
+            }
+            sessions[name] = rule
+        params = params.with_levels(updates)
+        session.table_management.delete_tables_created_by_splink_from_db()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    shares = {c: _count(con, table, f"l.{c} IS NOT NULL") / max(records, 1) for c in TF_COLUMNS}
+    return replace(
+        params,
+        trained={
+            "non_null_share": shares,
+            "method": "unsupervised: prior from deterministic rules, u from random pairs, m by EM",
+            "records": records,
+            "u_pairs": options.u_pairs,
+            "em_pairs": options.em_pairs,
+            "seed": options.seed,
+            "deterministic_recall": DETERMINISTIC_RECALL,
+            "em_sessions": sessions,
+            "em_sessions_without_pairs": skipped,
+        },
+    )
+
+
+def predict(con: duckdb.DuckDBPyConnection, table: str, params: ModelParams, *, min_probability: float) -> pa.Table:
+    """Scored pairs at or above `min_probability`: record_id_l < record_id_r, match_weight,
+    match_probability, and `agree` (whether the pair has the evidence an automatic merge needs)."""
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    linker = _linker(con, table, params)
+    frame = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
+    renamed = ", ".join(f"l.{c} AS {c}_l, r.{c} AS {c}_r" for c in COLUMNS if c != UNIQUE_ID)
+    query = f"""
+        SELECT record_id_l, record_id_r, match_weight, match_probability,
+               coalesce({AUTO_MERGE_EVIDENCE.sql("duckdb")}, false) AS agree
+        FROM (
+            SELECT p.record_id_l, p.record_id_r, p.match_weight, p.match_probability, {renamed}
+            FROM {frame.physical_name} p
+            JOIN {table} l ON l.{UNIQUE_ID} = p.record_id_l
+            JOIN {table} r ON r.{UNIQUE_ID} = p.record_id_r
+        )
+    """  # noqa: S608 - table names are ours, conditions come from comparisons.py
+    result = con.sql(query).to_arrow_table()
+    frame.drop_table_from_database_and_remove_from_cache()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    return result

@@ -1,0 +1,401 @@
+"""Data-subject rights through the API, on both engines: export, erasure that leaves no identifier in any
+table (scanned here independently of the code under test), rectification, and the roles that may do it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from consent_fixtures import claimed, queue_campaign
+from sqlalchemy import insert, select, update
+
+from epistola import accounts, audit
+from epistola.app import Epistola, create_worker
+from epistola.audience.segments import save_segment
+from epistola.consent.gate import ConsentGate, SendRequest
+from epistola.consent.keys import Keyring
+from epistola.consent.sms_keywords import Inbound, handle_inbound
+from epistola.delivery.sink import SmtpSink
+from epistola.delivery.smtp import SmtpChannel
+from epistola.hub.pipeline import import_dataset
+from epistola.store.schema import (
+    audit_log,
+    customers,
+    events,
+    import_rejects,
+    imports,
+    metadata,
+    source_records,
+)
+from epistola.testing.web import TestClient, api_client
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
+EMAIL = "bill.weingarten@gmail.com"
+# Everything that identifies Bill in the fixtures (two sources: the US CRM and web registrations).
+NEEDLES = ("bill.weingarten@gmail.com", "weingarten", "203.0.113.7", "1102 w. pratt", "(410) 555-0134", "+14105550134")
+DIGITS = "4105550134"
+
+
+class _NoBar:
+    def __init__(self, *_: object) -> None: ...
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return lambda done, total: None
+
+    def __exit__(self, *_: object) -> None: ...
+
+
+def mentions(value: Any) -> bool:
+    if value is None:
+        return False
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return any(n in text.casefold() for n in NEEDLES) or DIGITS in re.sub(r"\D", "", text)
+
+
+def scan(app: Epistola) -> list[tuple[str, str]]:
+    """(table, column) of every stored value that names Bill, in every table of the schema."""
+    hits = []
+    with app.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(table)).mappings():
+                hits.extend((table.name, column) for column, value in row.items() if mentions(value))
+    return hits
+
+
+def key(app: Epistola, name: str, role: str) -> dict[str, str]:
+    with app.engine.begin() as conn:
+        return {"Authorization": f"Bearer {accounts.create_key(conn, name=name, role=role, now=app.clock())}"}
+
+
+def bill(app: Epistola) -> int:
+    with app.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(customers.c.id).where(customers.c.email == EMAIL, customers.c.merged_into.is_(None))
+            ).scalar_one()
+        )
+
+
+@pytest.fixture
+def client(app: Epistola) -> TestClient:
+    return api_client(app)
+
+
+def leave_traces_everywhere(app: Epistola, cid: int, tmp_path: Path) -> None:
+    """Everything a real installation would hold about Bill, in every kind of table."""
+    now = app.clock()
+    keyring = Keyring.from_settings(app.settings)
+    with app.engine.begin() as conn:
+        conn.execute(update(customers).where(customers.c.id == cid).values(phone="+14105550134"))
+        save_segment(conn, name="just-bill", definition={"field": "email", "eq": EMAIL}, now=now, actor="ann")
+        audit.record(
+            conn,
+            at=now,
+            actor="customer",
+            action="survey.answer",
+            entity="customer",
+            entity_id=cid,
+            details={"changed": ["q1"]},
+            origin="203.0.113.7",
+        )
+        import_id = conn.execute(select(imports.c.id).limit(1)).scalar_one()
+        conn.execute(
+            insert(import_rejects).values(
+                import_id=import_id,
+                row=9,
+                field="email",
+                reason="duplicate key",
+                raw="U-0009,Mr,Bill,Weingarten,bill.weingarten@gmail.com,410.555.0134",
+            )
+        )
+        conn.execute(
+            insert(events).values(
+                event_uid="web_events:E9",
+                customer_id=None,
+                type="page_view",
+                occurred_at=now,
+                properties={"_ident": {"email": EMAIL}},
+                received_at=now,
+            )
+        )
+        handle_inbound(conn, keyring, Inbound(inbound_key="acme:1", sender="+14105550134", text="STOP"), now=now)
+        queued = queue_campaign(
+            conn, [cid], now, body="Hello {{ customer.first_name }}, see [news](https://shop.example/n)"
+        )
+    with SmtpSink(tmp_path / "mail") as sink:
+        channel = SmtpChannel(sink.host, sink.port, connections=1, timeout=10)
+        asyncio.run(create_worker(app, channels={"email": channel}, handle_signals=False).run(until_idle=True))
+        assert [r for m in sink.received for r in m.rcpt_tos] == [EMAIL]
+    mid = queued.message_ids[cid]
+    with app.engine.begin() as conn:
+        if "feedback_reports" in metadata.tables:
+            conn.execute(
+                insert(metadata.tables["feedback_reports"]).values(
+                    report_uid="r1",
+                    kind="hard",
+                    channel="email",
+                    address=EMAIL,
+                    domain="gmail.com",
+                    message_id=mid,
+                    diagnostic=f"550 5.1.1 <{EMAIL}>: no such user",
+                    source="maildir",
+                    occurred_at=now,
+                    received_at=now,
+                )
+            )
+        if "inbox_items" in metadata.tables:
+            conn.execute(
+                insert(metadata.tables["inbox_items"]).values(
+                    message_id=mid, customer_id=cid, subject="Hello Bill Weingarten", body_text="x", created_at=now
+                )
+            )
+        if "survey_responses" in metadata.tables:
+            survey_id = conn.execute(
+                insert(metadata.tables["surveys"]).values(
+                    name="lca", version=1, definition={}, created_at=now, updated_at=now
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(metadata.tables["survey_responses"]).values(
+                    survey_id=survey_id,
+                    customer_id=cid,
+                    message_id=mid,
+                    survey_version=1,
+                    answers={"name": "Bill Weingarten"},
+                    revision=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        assert claimed(conn, queued)  # the message row is there, with its recipient
+
+
+def test_export_then_erasure_leaves_no_identifier_in_any_table(
+    app: Epistola, client: TestClient, tmp_path: Path
+) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    leave_traces_everywhere(app, cid, tmp_path)
+    assert {t for t, _ in scan(app)} >= {"customers", "source_records", "messages", "audit_log", "import_rejects"}
+    dpo = key(app, "dpo", "privacy")
+
+    exported = client.get(f"/api/v1/privacy/customers/{cid}/export", headers=dpo)
+    assert exported.status_code == 200
+    body = exported.json()
+    assert body["customer"]["email"] == EMAIL and body["format"] == "epistola.export/1"
+    assert {r["source"] for r in body["source_records"]} == {"crm_intl", "web"}
+    assert body["consents"]["history"] and body["messages"][0]["recipient"] == EMAIL
+    assert any(s["reason"] == "keyword" for s in body["suppressions"])
+    assert "survey_responses" in body["other"] or "survey_responses" not in metadata.tables
+
+    erased = client.post(
+        f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True, "verify": True}, headers=dpo
+    )
+    assert erased.status_code == 200, erased.text
+    report = erased.json()
+    assert report["customer_id"] == cid and report["suppressed"] >= 2
+    assert not mentions(erased.text)
+
+    assert scan(app) == [], "an identifier survived the erasure"
+    with app.engine.connect() as conn:
+        chain = audit.verify(conn)
+        others = set(conn.execute(select(customers.c.email).where(customers.c.email.is_not(None))).scalars())
+    assert chain.ok and chain.redacted >= 2
+    assert "susan.miller@yahoo.com" in others, "nobody else was touched"
+    assert client.get(f"/api/v1/privacy/customers/{cid}/export", headers=dpo).status_code == 404
+    again = client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=dpo)
+    assert again.status_code == 409
+
+
+def test_an_erased_person_is_never_contacted_again_even_if_a_source_brings_them_back(
+    app: Epistola, client: TestClient
+) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    dpo = key(app, "dpo", "privacy")
+    assert client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=dpo).is_success
+    with app.engine.begin() as conn:  # the CRM still has him and is imported again
+        conn.execute(update(source_records).values(content_hash="stale"))
+    import_dataset(app, FIXTURES, _NoBar)
+    back = bill(app)
+    assert back != cid
+    now = app.clock()
+    with app.engine.begin() as conn:
+        queued = queue_campaign(conn, [cid, back], now)
+        batch = claimed(conn, queued)
+        blocked = ConsentGate.from_settings(app.settings).check(
+            conn,
+            [
+                SendRequest(
+                    key=m.id,
+                    customer_id=m.customer_id,
+                    channel="email",
+                    purpose="marketing",
+                    country="US",
+                    address=m.recipient or EMAIL,
+                )
+                for m in batch
+            ],
+            now,
+        )
+    assert blocked == {
+        queued.message_ids[cid]: "customer erased (data-subject request)",
+        queued.message_ids[back]: "address suppressed for all channels (legal)",
+    }
+
+
+@pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("marketer", 403), ("analyst", 403), ("admin", 200)])
+def test_only_admin_and_privacy_may_export_and_erase(app: Epistola, client: TestClient, role: str, status: int) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    headers = key(app, role, role)
+    assert client.get(f"/api/v1/privacy/customers/{cid}/export", headers=headers).status_code == status
+    erase = client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=headers)
+    assert erase.status_code == status
+    with app.engine.connect() as conn:
+        left = conn.execute(select(customers.c.email).where(customers.c.id == cid)).scalar()
+        actions = set(conn.execute(select(audit_log.c.action).where(audit_log.c.actor == role)).scalars())
+    assert (left is None) == (status == 200)
+    assert ({"customer.export", "customer.erase"} <= actions) == (status == 200)
+
+
+def test_erasure_must_be_confirmed(app: Epistola, client: TestClient) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    response = client.post(f"/api/v1/privacy/customers/{bill(app)}/erasure", json={}, headers=key(app, "d", "privacy"))
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "confirm"
+
+
+def test_rectification_survives_the_next_resolution_and_is_audited_without_values(
+    app: Epistola, client: TestClient
+) -> None:
+    from epistola.identity.exact import resolve
+
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    dpo = key(app, "dpo", "privacy")
+    bad = client.patch(f"/api/v1/privacy/customers/{cid}", json={"email": "not-an-address", "gender": "q"}, headers=dpo)
+    assert bad.status_code == 400
+    assert {e["field"] for e in bad.json()["errors"]} == {"email", "gender"}
+    unknown = client.patch(f"/api/v1/privacy/customers/{cid}", json={"shoe": 44}, headers=dpo)
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "shoe"
+    fixed = client.patch(
+        f"/api/v1/privacy/customers/{cid}",
+        json={"last_name": "Weingarten-Smith", "city": "Annapolis", "email": "Bill.W@Example.com"},
+        headers=dpo,
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert (fixed.json()["last_name"], fixed.json()["email"]) == ("Weingarten-Smith", "bill.w@example.com")
+    with app.engine.begin() as conn:
+        resolve(conn, now=app.clock())
+        row = conn.execute(select(customers).where(customers.c.id == cid)).mappings().one()
+        details = conn.execute(select(audit_log.c.details).where(audit_log.c.action == "customer.rectify")).scalar_one()
+    assert (row["last_name"], row["city"], row["email"]) == ("Weingarten-Smith", "Annapolis", "bill.w@example.com")
+    assert details == {"fields": ["city", "email", "last_name"]}
+
+
+def test_consents_through_the_api_with_proof_and_the_ledger_verifies(app: Epistola, client: TestClient) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    dpo = key(app, "dpo", "privacy")
+    added = client.post(
+        f"/api/v1/privacy/customers/{cid}/consents",
+        json={
+            "channel": "sms",
+            "purpose": "marketing",
+            "status": "granted",
+            "source": "call-centre",
+            "proof": {"kind": "phone", "reference": "call 881", "text_version": "2026-11"},
+        },
+        headers=dpo,
+    )
+    assert added.status_code == 201, added.text
+    state = client.get(f"/api/v1/privacy/customers/{cid}/consents", headers=dpo).json()
+    assert {
+        "customer_id": cid,
+        "channel": "sms",
+        "purpose": "marketing",
+        "status": "granted",
+        "expires_at": None,
+    } in state["in_force"]
+    assert state["history"][-1]["proof"] == {"kind": "phone", "reference": "call 881", "text_version": "2026-11"}
+    verified = client.get("/api/v1/privacy/consents/verify", headers=dpo).json()
+    assert verified["consistent"] is True and verified["entries"] >= 1
+    bad = client.post(
+        f"/api/v1/privacy/customers/{cid}/consents", json={"channel": "fax", "purpose": "x", "status": "y"}, headers=dpo
+    )
+    assert bad.status_code == 400 and {e["field"] for e in bad.json()["errors"]} == {"channel", "purpose", "status"}
+
+
+def test_suppression_lists_through_the_api(app: Epistola, client: TestClient) -> None:
+    dpo = key(app, "dpo", "privacy")
+    address = {"email": "Someone@Example.com"}
+    assert client.post("/api/v1/privacy/suppressions/check", json=address, headers=dpo).json()["suppressed"] is False
+    added = client.post(
+        "/api/v1/privacy/suppressions", json={**address, "scope": "email", "reason": "complaint"}, headers=dpo
+    )
+    assert added.status_code == 201 and added.json() == {"added": 1}
+    checked = client.post("/api/v1/privacy/suppressions/check", json={"email": "someone@example.com"}, headers=dpo)
+    assert [(e["scope"], e["reason"]) for e in checked.json()["entries"]] == [("email", "complaint")]
+    with app.engine.connect() as conn:
+        assert "someone" not in json.dumps(
+            [list(r) for r in conn.execute(select(metadata.tables["suppressions"]))], default=str
+        )
+    assert client.post("/api/v1/privacy/suppressions/lift", json={**address, "scope": "email"}, headers=dpo).is_success
+    missing = client.post("/api/v1/privacy/suppressions/lift", json={**address, "scope": "email"}, headers=dpo)
+    assert missing.status_code == 404
+    both = client.post(
+        "/api/v1/privacy/suppressions", json={"email": "a@b.example", "phone": "+48601234567"}, headers=dpo
+    )
+    assert both.status_code == 400
+    assert client.get("/api/v1/privacy/policy", headers=key(app, "v", "viewer")).json()["rules"]
+
+
+def test_a_tampered_redaction_is_detected(app: Epistola, client: TestClient) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    now = app.clock()
+    with app.engine.begin() as conn:
+        save_segment(conn, name="just-bill", definition={"field": "email", "eq": EMAIL}, now=now, actor="ann")
+        save_segment(conn, name="everyone", definition={"field": "email", "exists": True}, now=now, actor="ann")
+    dpo = key(app, "dpo", "privacy")
+    assert client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=dpo).is_success
+    with app.engine.begin() as conn:
+        assert audit.verify(conn).ok
+        victim = conn.execute(
+            select(audit_log.c.id)
+            .where(audit_log.c.action == "create", audit_log.c.entity == "segment")
+            .order_by(audit_log.c.id.desc())
+            .limit(1)
+        ).scalar_one()
+        # Someone "redacts" a row that no erasure listed, to hide what it said.
+        audit.redact(conn, [victim], by="nobody")
+        report = audit.verify(conn)
+    assert not report.ok and report.first_broken_id == victim
+
+
+def test_an_erasure_that_would_leave_something_behind_is_refused_and_changes_nothing(
+    app: Epistola, client: TestClient
+) -> None:
+    import_dataset(app, FIXTURES, _NoBar)
+    cid = bill(app)
+    with app.engine.begin() as conn:
+        queued = queue_campaign(conn, [cid], app.clock())
+        conn.execute(
+            update(metadata.tables["campaigns"])
+            .where(metadata.tables["campaigns"].c.id == queued.campaign_id)
+            .values(objective=f"win back {EMAIL}")
+        )
+    dpo = key(app, "dpo", "privacy")
+    refused = client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=dpo)
+    assert refused.status_code == 409
+    assert {"field": "campaigns.objective", "message": f"row {queued.campaign_id}"} in refused.json()["errors"]
+    assert EMAIL not in refused.text
+    with app.engine.connect() as conn:
+        assert conn.execute(select(customers.c.email).where(customers.c.id == cid)).scalar() == EMAIL
+    skipped = client.post(
+        f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True, "verify": False}, headers=dpo
+    )
+    assert skipped.status_code == 200, "without the scan the erasure goes ahead (the objective stays)"
