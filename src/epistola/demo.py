@@ -113,6 +113,8 @@ def run_demo(
                 "api_port": api_port,
                 "public_base_url": f"http://127.0.0.1:{api_port}",
                 "log_level": "WARNING",
+                # Every simulated recipient calls from 127.0.0.1: a per-IP limit would drop their opens.
+                "public_rate_per_s": 0.0,
             }
         )
         # The campaign is replayed as if it went out two weeks ago, so that its response window has closed
@@ -256,7 +258,7 @@ def _simulate(
             msg = message_from_bytes(item.data, policy=policy.default)
             html_part = msg.get_body(preferencelist=("html",))
             html = html_part.get_content() if html_part is not None else ""
-            links, pixel = _HREF.findall(html), _PIXEL.findall(html)
+            links = _HREF.findall(html)
             if links and rng.random() < behaviour.scanner_rate:  # a gateway follows every link on arrival
                 for link in links:
                     http.get(link, headers={"User-Agent": SCANNER})
@@ -268,9 +270,9 @@ def _simulate(
             msg = message_from_bytes(item.data, policy=policy.default)
             html_part = msg.get_body(preferencelist=("html",))
             html = html_part.get_content() if html_part is not None else ""
-            for pixel in _PIXEL.findall(html)[:1]:
-                http.get(pixel, headers={"User-Agent": BROWSER})
-            opened += 1
+            pixels = _PIXEL.findall(html)[:1]
+            if pixels and http.get(pixels[0], headers={"User-Agent": BROWSER}).status_code == 200:
+                opened += 1  # counted only when the pixel really reached the API, as the report counts it
             engaged[item.rcpt_tos[0]] = "opened"
             links = _HREF.findall(html)
             if links and rng.random() < behaviour.click_rate:
