@@ -221,3 +221,17 @@ def test_segments_can_use_the_answers(app: Epistola, client: TestClient, clock: 
             for name, d in definitions.items()
         }
     assert counts == {"new-parents": 1, "agent-may-call": 1, "partnered": 1, "retired-soon": 1, "married": 0}
+
+
+def test_the_visitors_address_stays_out_of_the_audit_log(app: Epistola) -> None:
+    visitor = "198.51.100.7"
+    client = api_client(app, headers={"User-Agent": CHROME}, client=(visitor, 50000))
+    page = seed_page(app.engine, now=app.clock())
+    assert post(client, page.token, ANSWERS).status_code == 303
+    with app.engine.connect() as conn:
+        audit_rows = conn.execute(select(audit_log)).mappings().all()
+        proof = conn.execute(select(consents.c.proof)).scalar_one()
+    answered = [r for r in audit_rows if r["action"] == "survey.answer"]
+    assert [r["origin"] for r in answered] == ["purl"], "the page kind, not who was on it"
+    assert audit_rows and not any(visitor in str(dict(r)) for r in audit_rows)
+    assert proof["ip"] == visitor, "kept only as proof of the consent, which an erasure scrubs"

@@ -86,7 +86,7 @@ def consent_entries(
     customer_id: int,
     message_id: int | None,
     locale: str,
-    origin: str | None,
+    ip: str | None,
     version: int,
     now: datetime,
 ) -> list[ConsentEntry]:
@@ -105,8 +105,8 @@ def consent_entries(
             "locale": locale,
             "message_id": message_id,
         }
-        if origin:
-            proof["ip"] = origin
+        if ip:  # proof of the consent only, removed by an erasure (never in the audit log)
+            proof["ip"] = ip
         out.append(
             ConsentEntry(
                 customer_id=customer_id,
@@ -132,9 +132,14 @@ def record_answers(
     actor: str,
     locale: str = "en",
     origin: str | None = None,
+    ip: str | None = None,
     profile: ProfileWriter | None = None,
 ) -> Recorded:
-    """Store validated `answers` (see `validate_answers`) and everything that follows from them."""
+    """Store validated `answers` (see `validate_answers`) and everything that follows from them.
+
+    `origin` goes into the audit row and must not identify the person (e.g. ``purl``); `ip` is kept
+    only as proof of a consent given in the answers, where an erasure can remove it.
+    """
     previous = get_response(conn, survey.id, customer_id, for_update=True)
     before = previous.answers if previous else {}
     changed = changed_answers(before, answers)
@@ -171,7 +176,7 @@ def record_answers(
         customer_id=customer_id,
         message_id=message_id,
         locale=locale,
-        origin=origin,
+        ip=ip,
         version=survey.version,
         now=now,
     )
@@ -209,6 +214,7 @@ def answer_survey(
     actor: str,
     locale: str = "en",
     origin: str | None = None,
+    ip: str | None = None,
     profile: ProfileWriter | None = None,
 ) -> Recorded:
     """Validate then record; invalid answers raise `InputError` naming each question (nothing is stored)."""
@@ -225,5 +231,6 @@ def answer_survey(
         actor=actor,
         locale=locale,
         origin=origin,
+        ip=ip,
         profile=profile,
     )

@@ -37,6 +37,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+# The audit origin of a change made on a personal page: the page kind, never the visitor's address,
+# which is personal data (it stays only in a consent's proof, where an erasure removes it).
+PAGE_ORIGIN = "purl"
 UserAgent = Annotated[str | None, Header(include_in_schema=False)]
 LangParam = Annotated[str | None, Query(alias="lang", max_length=10, description="en, ru or pl")]
 
@@ -156,6 +159,7 @@ def answer(token: str, fields: Fields, conn: ConnDep, app: AppDep, request: Requ
         now=now,
         actor="customer",
         locale=locale,
-        origin=client_ip(request),
+        origin=PAGE_ORIGIN,
+        ip=client_ip(request),
     )
     return RedirectResponse(f"/p/{token}?saved=1", status_code=303, headers=PAGE_HEADERS)
