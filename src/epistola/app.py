@@ -16,6 +16,7 @@ from epistola.campaigns.compose import EmailComposer
 from epistola.clock import Clock, utcnow
 from epistola.config import Settings
 from epistola.consent.gate import ConsentGate
+from epistola.consent.keys import Keyring
 from epistola.consent.links import PrivacyLinks
 from epistola.delivery.dkim import DkimSigner, SigningComposer
 from epistola.delivery.inbox import InboxChannel
@@ -27,6 +28,7 @@ from epistola.delivery.sms_http import HttpSmsChannel
 from epistola.delivery.smtp import SmtpChannel
 from epistola.delivery.webhook import WebhookChannel
 from epistola.delivery.worker import Worker
+from epistola.feedback.inbound import SmppInbound
 from epistola.store import check_connection, make_engine, upgrade
 
 
@@ -64,7 +66,8 @@ def delivery_channels(app: Epistola) -> dict[str, Channel]:
         sms = HttpSmsChannel.from_settings(settings)
     else:
         receipts = ReceiptRecorder(app.engine, channel="sms", clock=app.clock)
-        sms = SmppChannel.from_settings(settings, on_receipt=receipts)
+        inbound = SmppInbound(app.engine, Keyring.from_settings(settings), clock=app.clock)
+        sms = SmppChannel.from_settings(settings, on_receipt=receipts, on_inbound=inbound)
     channels: dict[str, Channel] = {
         "email": SmtpChannel.from_settings(settings),
         "sms": sms,

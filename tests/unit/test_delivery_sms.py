@@ -8,11 +8,14 @@ from epistola.delivery.sms import (
     GSM7,
     UCS2,
     UDHI,
+    Segment,
     classify_status,
+    decode_text,
     join_parts,
     parse_receipt,
     receipt_text,
     split_sms,
+    split_udh,
 )
 from epistola.errors import PermanentDeliveryError, TransientDeliveryError
 
@@ -86,3 +89,35 @@ def test_receipts(text: bytes, tlv: bytes | None, provider_id: str, status: str,
 
 def test_text_that_is_not_a_receipt() -> None:
     assert parse_receipt(b"STOP") is None
+
+
+@pytest.mark.parametrize(
+    ("coding", "data", "text"),
+    [
+        (0x00, "STOP €".encode("gsm03.38"), "STOP €"),  # SMSC default: GSM 03.38, one septet per octet
+        (0x00, b"\x00\x02\x1b\x65", "@$€"),  # '@' is 0x00, '$' 0x02, '€' the escape 0x1B 0x65
+        (0x08, "СТОП".encode("utf-16-be"), "СТОП"),  # UCS-2
+        (0x08, "СТОП".encode("utf-16-be") + b"\x04", "СТОП"),  # an odd byte is cut off, not an error
+        (0x18, "Rezygnuję".encode("utf-16-be"), "Rezygnuję"),  # GSM DCS general group, UCS-2 alphabet
+        (0x01, b"START", "START"),  # IA5
+        (0x03, b"Zo\xeb", "Zoë"),  # Latin-1
+        (0xF4, b"\xe9", "é"),  # 8-bit data class
+        (0x00, b"\x80", "\ufffd"),  # not a septet: replaced, never an error
+    ],
+)
+def test_inbound_text_is_decoded_by_data_coding(coding: int, data: bytes, text: str) -> None:
+    assert decode_text(coding, data) == text
+
+
+@pytest.mark.parametrize(
+    ("esm_class", "data", "segment", "body"),
+    [
+        (0x00, b"\x05\x00\x03\x07\x02\x01hi", None, b"\x05\x00\x03\x07\x02\x01hi"),  # no UDHI: no header
+        (UDHI, b"\x05\x00\x03\x07\x02\x01hi", Segment(reference=7, total=2, number=1), b"hi"),
+        (UDHI, b"\x06\x08\x04\x01\x02\x03\x03yo", Segment(reference=258, total=3, number=3), b"yo"),  # 16-bit ref
+        (UDHI, b"\x05\x00\x03\x07\x02\x05hi", None, b"hi"),  # part 5 of 2: no concatenation
+        (UDHI, b"\x03\x24\x01\x01ok", None, b"ok"),  # another element (a national language shift)
+    ],
+)
+def test_inbound_udh(esm_class: int, data: bytes, segment: Segment | None, body: bytes) -> None:
+    assert split_udh(esm_class, data) == (segment, body)

@@ -3,7 +3,11 @@
 smpplib's PDU codec builds and parses every PDU (so the bytes are a real implementation's, not ours);
 the session itself is asyncio, because smpplib's client is a blocking socket loop that would stall the
 worker's event loop. The session binds as a transceiver, so the SMSC's delivery receipts (deliver_sm)
-come back on the same connection and are handed to `on_receipt`.
+come back on the same connection and are handed to `on_receipt`; every other deliver_sm is a text a
+customer sent us (a mobile-originated message: STOP, START, a reply). Those are decoded (GSM 03.38 or
+UCS-2 by data_coding, concatenated parts put together) and awaited through `on_inbound`; the
+deliver_sm_resp says 0 once it returned and ESME_RX_T_APPN when it raised, so the SMSC delivers the
+message again later instead of it being lost (`feedback.inbound.SmppInbound` dedupes that redelivery).
 
 What a failure means follows the e-mail channel: nothing written yet is transient, a written submit_sm
 without an answer is uncertain, a refused first part is what its status says (`sms.classify_status`),
@@ -17,14 +21,23 @@ import asyncio
 import contextlib
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from smpplib import smpp  # type: ignore[import-untyped]
 
 from epistola.config import Settings
 from epistola.delivery.ports import Envelope
-from epistola.delivery.sms import Receipt, classify_status, parse_receipt, split_sms
+from epistola.delivery.sms import (
+    MobileOriginated,
+    Receipt,
+    Segment,
+    classify_status,
+    decode_text,
+    parse_receipt,
+    split_sms,
+    split_udh,
+)
 from epistola.errors import (
     ConfigError,
     DeliveryError,
@@ -36,7 +49,12 @@ from epistola.errors import (
 logger = logging.getLogger(__name__)
 
 RECEIPT_ESM = 0x04  # esm_class bits 2-5 = 0001: SMSC delivery receipt
+MESSAGE_TYPE = 0x3C  # esm_class bits 2-5: 0 is a plain (mobile-originated) message
+ESME_RX_T_APPN = 0x64  # deliver_sm_resp: a temporary failure on our side, deliver it again later
 MAX_PDU = 64 * 1024
+MAX_PARTIAL = 256  # concatenated inbound messages waiting for their other parts, per session
+
+InboundHandler = Callable[[MobileOriginated], Awaitable[None]]
 
 
 class _NoSequence:
@@ -81,15 +99,28 @@ def _address(number: str) -> tuple[int, int, str]:
     return 5, 0, number[:11]
 
 
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return "" if value is None else str(value)
+
+
 class _Session:
     """One bound connection: writes are serialised, responses are matched to requests by sequence."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, on_receipt: Callable[[Receipt], None]
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_receipt: Callable[[Receipt], None],
+        on_inbound: InboundHandler | None = None,
     ):
         self.reader = reader
         self.writer = writer
         self.on_receipt = on_receipt
+        self.on_inbound = on_inbound
+        self.inbound: set[asyncio.Task[None]] = set()
+        self.partial: dict[tuple[str, int], dict[int, bytes]] = {}
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.sequence = 0
         self.closed = False
@@ -130,9 +161,11 @@ class _Session:
                     future = self.pending.get(pdu.sequence)
                     if future is not None and not future.done():
                         future.set_result(pdu)
+                elif command == "deliver_sm" and int(pdu.esm_class or 0) & MESSAGE_TYPE == 0:
+                    self._mobile_originated(pdu)
                 elif command == "deliver_sm":
                     self._reply("deliver_sm_resp", pdu.sequence)
-                    if int(pdu.esm_class or 0) & 0x3C == RECEIPT_ESM:
+                    if int(pdu.esm_class or 0) & MESSAGE_TYPE == RECEIPT_ESM:
                         receipt = parse_receipt(bytes(pdu.short_message or b""), pdu.receipted_message_id or None)
                         if receipt is not None:
                             try:
@@ -155,11 +188,64 @@ class _Session:
                     future.set_exception(ConnectionError("the SMPP connection was lost"))
             self.writer.close()
 
+    def _mobile_originated(self, pdu: Any) -> None:
+        """Decode a customer's text and hand it over; the parts of a long one are answered as they come."""
+        esm_class, coding = int(pdu.esm_class or 0), int(pdu.data_coding or 0)
+        data = bytes(pdu.short_message or b"") or bytes(pdu.message_payload or b"")
+        segment, body = split_udh(esm_class, data)
+        if segment is None and pdu.sar_msg_ref_num is not None and int(pdu.sar_total_segments or 0) > 1:
+            total, number = int(pdu.sar_total_segments), int(pdu.sar_segment_seqnum or 0)
+            if 1 <= number <= total:
+                segment = Segment(reference=int(pdu.sar_msg_ref_num), total=total, number=number)
+        source, destination = _text(pdu.source_addr), _text(pdu.destination_addr)
+        if int(pdu.source_addr_ton or 0) == 1 and source.isdigit():
+            source = "+" + source
+        parts = [body]
+        if segment is not None and segment.total > 1:
+            held = self.partial.setdefault((source, segment.reference), {})
+            held[segment.number] = body
+            if len(held) < segment.total:
+                while len(self.partial) > MAX_PARTIAL:  # parts that never completed: forget the oldest
+                    del self.partial[next(iter(self.partial))]
+                self._reply("deliver_sm_resp", pdu.sequence)
+                return
+            del self.partial[(source, segment.reference)]
+            parts = [held[n] for n in sorted(held)]
+        # The content without the UDH: the concatenation reference is the SMSC's to choose again.
+        fingerprint = b"\x00".join([source.encode(), destination.encode(), bytes([coding]), *parts])
+        message = MobileOriginated(
+            sender=source,
+            recipient=destination,
+            text=decode_text(coding, b"".join(parts)),
+            parts=len(parts),
+            fingerprint=fingerprint,
+        )
+        if self.on_inbound is None:
+            logger.warning("an inbound SMS arrived over SMPP but nothing handles inbound SMS; it is dropped")
+            self._reply("deliver_sm_resp", pdu.sequence)
+            return
+        task = asyncio.create_task(self._hand_over(pdu.sequence, self.on_inbound, message))
+        self.inbound.add(task)
+        task.add_done_callback(self.inbound.discard)
+
+    async def _hand_over(self, sequence: int, handler: InboundHandler, message: MobileOriginated) -> None:
+        try:
+            await handler(message)
+        except Exception:
+            logger.exception("handling an inbound SMS from SMPP failed; the SMSC is asked to deliver it again")
+            status = ESME_RX_T_APPN
+        else:
+            status = 0
+        if not self.closed:
+            self._reply("deliver_sm_resp", sequence, status=status)
+
     def _reply(self, command: str, sequence: int, **fields: Any) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             self.writer.write(encode_pdu(command, sequence, **fields))
 
     async def close(self, timeout: float) -> None:
+        if self.inbound:  # let inbound messages being written finish and be answered
+            await asyncio.wait(set(self.inbound), timeout=timeout)
         if not self.closed:
             with contextlib.suppress(Exception):
                 await self.request("unbind", timeout)
@@ -176,7 +262,8 @@ class _NotWritten(Exception):
 
 
 class SmppChannel:
-    """`Channel` for SMS over SMPP 3.4. `on_receipt` receives delivery receipts (on the event loop)."""
+    """`Channel` for SMS over SMPP 3.4. `on_receipt` receives delivery receipts (on the event loop);
+    `on_inbound` is awaited with each text a customer sent (`feedback.inbound.SmppInbound`)."""
 
     def __init__(
         self,
@@ -189,6 +276,7 @@ class SmppChannel:
         timeout: float = 10.0,
         window: int = 10,
         on_receipt: Callable[[Receipt], None] | None = None,
+        on_inbound: InboundHandler | None = None,
     ) -> None:
         if len(system_id) > 15 or len(password) > 8:
             raise ConfigError("SMPP system_id is at most 15 characters and the password at most 8 (SMPP 3.4 §4.1)")
@@ -200,13 +288,20 @@ class SmppChannel:
         self.timeout = timeout
         self.window = max(1, window)
         self.on_receipt = on_receipt or (lambda receipt: None)
+        self.on_inbound = on_inbound
         self._session: _Session | None = None
         self._lock: asyncio.Lock | None = None
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, on_receipt: Callable[[Receipt], None] | None = None) -> SmppChannel:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        on_receipt: Callable[[Receipt], None] | None = None,
+        on_inbound: InboundHandler | None = None,
+    ) -> SmppChannel:
         password = settings.smpp_password.get_secret_value() if settings.smpp_password else ""
         return cls(
             settings.smpp_host,
@@ -217,6 +312,7 @@ class SmppChannel:
             timeout=settings.smpp_timeout_s,
             window=settings.smpp_window,
             on_receipt=on_receipt,
+            on_inbound=on_inbound,
         )
 
     def __repr__(self) -> str:
@@ -238,7 +334,7 @@ class SmppChannel:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
             except (OSError, TimeoutError) as exc:
                 raise TransientDeliveryError(f"cannot connect to SMSC {self.host}:{self.port}: {exc}") from exc
-            session = _Session(reader, writer, self.on_receipt)
+            session = _Session(reader, writer, self.on_receipt, self.on_inbound)
             session.start()
             try:
                 response, _ = await session.request(

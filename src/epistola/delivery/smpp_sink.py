@@ -3,7 +3,9 @@
 It answers bind_transmitter/transceiver (checking the credentials), submit_sm (with a message id),
 enquire_link and unbind; reassembles concatenated messages from their UDH; and, for a bound
 transceiver that asked for it, sends a delivery receipt (deliver_sm, Appendix B text plus the
-receipted_message_id TLV). A `SmppPolicy` makes it misbehave the ways SMSCs do.
+receipted_message_id TLV). `send_inbound` plays a customer texting us: a deliver_sm (split and encoded
+like a real handset's message) to every bound transceiver, returning the deliver_sm_resp statuses.
+A `SmppPolicy` makes it misbehave the ways SMSCs do.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from epistola.delivery.smpp import RECEIPT_ESM, encode_pdu, read_pdu
-from epistola.delivery.sms import join_parts, receipt_text
+from epistola.delivery.sms import join_parts, receipt_text, split_sms
 
 
 class SmsReceived(NamedTuple):
@@ -60,6 +62,8 @@ class SmppSink:
         self._partial: dict[tuple[str, str, int], list[tuple[int, bytes, str]]] = defaultdict(list)
         self.receipts_sent = 0
         self.binds = 0
+        self._transceivers: set[asyncio.StreamWriter] = set()
+        self._answers: dict[int, asyncio.Future[int]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -121,6 +125,39 @@ class SmppSink:
         with self._lock:
             return self._lock.wait_for(lambda: self.receipts_sent >= count, timeout)
 
+    def send_inbound(self, source: str, destination: str, text: str, *, timeout: float = 10.0) -> list[int]:
+        """Deliver `text` from the handset `source` to each bound transceiver (redelivering is calling this
+        again); the deliver_sm_resp status of every part, in order. Call it from a thread of its own."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the SMPP sink is not running")
+        future = asyncio.run_coroutine_threadsafe(self._send_inbound(source, destination, text, timeout), loop)
+        return future.result(timeout + 1)
+
+    async def _send_inbound(self, source: str, destination: str, text: str, timeout: float) -> list[int]:
+        parts = split_sms(text, reference=next(self._ids))
+        answers: list[asyncio.Future[int]] = []
+        for writer in list(self._transceivers):
+            for part in parts.parts:
+                sequence = next(self._ids) + 2_000_000
+                answers.append(answer := asyncio.get_running_loop().create_future())
+                self._answers[sequence] = answer
+                writer.write(
+                    encode_pdu(
+                        "deliver_sm",
+                        sequence,
+                        source_addr_ton=1,
+                        source_addr_npi=1,
+                        source_addr=source.lstrip("+"),
+                        destination_addr=destination,
+                        esm_class=parts.esm_class,
+                        data_coding=parts.data_coding,
+                        short_message=part,
+                    )
+                )
+            await writer.drain()
+        return list(await asyncio.wait_for(asyncio.gather(*answers), timeout))
+
     # --- the protocol ---------------------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -136,6 +173,8 @@ class SmppSink:
                     if ok:
                         bound = command
                         self.binds += 1
+                        if command == "bind_transceiver":
+                            self._transceivers.add(writer)
                 elif command == "submit_sm":
                     if bound not in ("bind_transmitter", "bind_transceiver"):
                         writer.write(encode_pdu("submit_sm_resp", pdu.sequence, status=0x04))
@@ -149,13 +188,17 @@ class SmppSink:
                     await writer.drain()
                     return
                 elif command.endswith("_resp"):
-                    continue  # deliver_sm_resp to our receipts
+                    answer = self._answers.pop(pdu.sequence, None)  # else the answer to a receipt
+                    if answer is not None and not answer.done():
+                        answer.set_result(int(pdu.status or 0))
+                    continue
                 else:
                     writer.write(encode_pdu("generic_nack", pdu.sequence, status=0x03))
                 await writer.drain()
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
+            self._transceivers.discard(writer)
             writer.close()
 
     async def _submit(self, pdu: Any, writer: asyncio.StreamWriter, *, receipts: bool) -> bool:

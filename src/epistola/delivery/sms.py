@@ -156,3 +156,67 @@ def receipt_text(provider_id: str, status: str, error: str = "000") -> bytes:
         f"id:{provider_id} sub:001 dlvrd:{'001' if status == 'DELIVRD' else '000'} submit date:{stamp} "
         f"done date:{stamp} stat:{status} err:{error} text:"
     ).encode("ascii")
+
+
+# --- mobile-originated messages (a customer's text arriving as deliver_sm) ------------------------------
+
+_CHARSETS = {0x01: "ascii", 0x03: "latin-1", 0x06: "iso8859-5", 0x07: "iso8859-8"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileOriginated:
+    """A text a customer sent to one of our numbers. `fingerprint` is the same for every redelivery of
+    the same message (the SMSC sends it again when it missed our deliver_sm_resp) and is the only thing
+    to dedupe on: SMPP 3.4 gives a mobile-originated message no id."""
+
+    sender: str  # E.164 with "+" when the SMSC says it is international
+    recipient: str  # our number (or short code) it was sent to
+    text: str
+    parts: int
+    fingerprint: bytes
+
+
+def decode_text(data_coding: int, data: bytes) -> str:
+    """The text of a short message by its SMPP data_coding: GSM 03.38 (unpacked, one septet per octet)
+    for the SMSC default, UCS-2 for 0x08, and the few 8-bit character sets SMPP names."""
+    coding = data_coding & 0xFF
+    general = 0x10 <= coding <= 0x3F  # GSM 03.38 general data coding: bits 3-2 name the alphabet
+    if coding == UCS2 or (general and coding & 0x0C == 0x08):
+        return data[: len(data) // 2 * 2].decode("utf-16-be", "replace")
+    if coding in _CHARSETS:
+        return data.decode(_CHARSETS[coding], "replace")
+    if coding in (0x02, 0x04) or (coding >= 0xF0 and coding & 0x04) or (general and coding & 0x0C == 0x04):
+        return data.decode("latin-1")
+    try:
+        return data.decode("gsm03.38")
+    except UnicodeDecodeError:
+        return data.decode("gsm03.38", "replace")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """One part of a concatenated message: `reference` ties the parts of one message together."""
+
+    reference: int
+    total: int
+    number: int
+
+
+def split_udh(esm_class: int, data: bytes) -> tuple[Segment | None, bytes]:
+    """(the concatenation header if any, the message body) of a short message that may start with a UDH."""
+    if not esm_class & UDHI or not data:
+        return None, data
+    length = data[0]
+    header, body = data[1 : 1 + length], data[1 + length :]
+    segment, i = None, 0
+    while i + 2 <= len(header):
+        iei, size = header[i], header[i + 1]
+        value = header[i + 2 : i + 2 + size]
+        if iei == 0x00 and size == 3 and len(value) == 3:
+            segment = Segment(reference=value[0], total=value[1], number=value[2])
+        elif iei == 0x08 and size == 4 and len(value) == 4:
+            segment = Segment(reference=value[0] << 8 | value[1], total=value[2], number=value[3])
+        i += 2 + size
+    if segment is not None and not 1 <= segment.number <= segment.total:
+        segment = None
+    return segment, body

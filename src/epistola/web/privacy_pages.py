@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.datastructures import FormData
 
 from epistola.app import Epistola
 from epistola.consent import preferences as prefs
@@ -118,10 +119,26 @@ def preference_centre(
     return _preferences_page(app, current, lang if lang in LANGUAGES else language(current.locale), saved=False)
 
 
+async def _form(request: Request) -> FormData:
+    """The submitted form, read on the event loop so that the route itself can be synchronous."""
+    return await request.form()
+
+
+async def _body_start(request: Request) -> bytes:
+    """The first 2000 bytes of the body (enough for RFC 8058's ``List-Unsubscribe=One-Click``)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) >= 2000:
+            break
+    return body[:2000]
+
+
 @router.post("/preferences/{token}", response_class=HTMLResponse)
-async def save_preferences(
+def save_preferences(
     token: str,
     request: Request,
+    form: Annotated[FormData, Depends(_form)],
     conn: ConnDep,
     app: AppDep,
     lang: Lang = None,
@@ -134,7 +151,6 @@ async def save_preferences(
     current = None if claims is None else prefs.load(conn, claims.customer_id, policy=policy, topics=topics, now=now)
     if claims is None or current is None:
         return _invalid(lang, accept_language)
-    form = await request.form()
     chosen = {str(v) for v in form.getlist("channel")}
     if form.get("action") == "unsubscribe_all":
         change = prefs.Change(channels=dict.fromkeys(prefs.CENTRE_CHANNELS, False))
@@ -173,9 +189,10 @@ def unsubscribe_confirmation(
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-async def unsubscribe(
+def unsubscribe(
     token: str,
     request: Request,
+    body: Annotated[bytes, Depends(_body_start)],
     conn: ConnDep,
     app: AppDep,
     lang: Lang = None,
@@ -187,7 +204,6 @@ async def unsubscribe(
     customer = None if claims is None else prefs.resolve(conn, claims.customer_id)
     if claims is None or customer is None:
         return _invalid(lang, accept_language)
-    body = (await request.body())[:2000]
     kind = "one_click" if b"List-Unsubscribe=One-Click" in body else "form"
     proof = _proof(request, kind, "unsubscribe", claims.message_id, user_agent)
     prefs.unsubscribe(conn, customer, proof=proof, now=app.clock())

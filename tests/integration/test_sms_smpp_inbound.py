@@ -1,0 +1,150 @@
+"""Texts customers send over SMPP (deliver_sm that is no receipt), on both engines: a STOP opts out like
+one through the webhook, the SMSC's redelivery of it changes nothing, and replies become events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from consent_fixtures import add_customers
+from sqlalchemy import func, select
+
+from epistola.app import Epistola
+from epistola.consent import suppression
+from epistola.consent.keys import Keyring
+from epistola.consent.ledger import append_entries, current_state
+from epistola.consent.model import ConsentEntry
+from epistola.consent.sms_keywords import pending_replies
+from epistola.consent.texts import SMS_REPLIES
+from epistola.delivery.ports import Envelope
+from epistola.delivery.smpp import SmppChannel
+from epistola.delivery.smpp_sink import SmppPolicy, SmppSink
+from epistola.feedback.inbound import REPLY_EVENT, SmppInbound
+from epistola.store.schema import consents, events
+from epistola.testing import FixedClock
+
+PHONE = "+48601234567"
+SHORT_CODE = "4790"
+
+
+@pytest.fixture
+def smsc() -> Iterator[SmppSink]:
+    with SmppSink() as sink:
+        sink.policy = SmppPolicy(receipts=False)
+        yield sink
+
+
+def customer(app: Epistola, phone: str = PHONE, locale: str = "pl") -> int:
+    now = app.clock()
+    with app.engine.begin() as conn:
+        (cid,) = add_customers(conn, [{"phone": phone, "locale": locale}], now)
+        append_entries(
+            conn,
+            [
+                ConsentEntry(
+                    customer_id=cid,
+                    channel="sms",
+                    purpose="marketing",
+                    status="granted",
+                    source="crm",
+                    recorded_at=now - timedelta(days=3),
+                )
+            ],
+        )
+    return cid
+
+
+def sms_state(app: Epistola, cid: int) -> str | None:
+    with app.engine.connect() as conn:
+        return current_state(conn, [cid], channel="sms", purpose="marketing", now=app.clock()).get(cid)
+
+
+def suppressed(app: Epistola, phone: str = PHONE) -> list[str]:
+    with app.engine.connect() as conn:
+        found = suppression.lookup(conn, Keyring.from_settings(app.settings), [suppression.identifier("phone", phone)])
+    return sorted(f"{s.scope}:{s.reason}" for rows in found.values() for s in rows)
+
+
+def ledger_rows(app: Epistola) -> int:
+    with app.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(consents)).scalar_one())
+
+
+def texting(app: Epistola, smsc: SmppSink, *texts: str, wait: timedelta = timedelta()) -> list[list[int]]:
+    """Bind a transceiver (by sending one message), then let the handset send `texts`, `wait` apart;
+    the SMSC's deliver_sm_resp statuses for each."""
+    inbound = SmppInbound(app.engine, Keyring.from_settings(app.settings), clock=app.clock)
+    clock = app.clock
+    assert isinstance(clock, FixedClock)
+
+    async def main() -> list[list[int]]:
+        channel = SmppChannel(smsc.host, smsc.port, system_id="epistola", password="secret", on_inbound=inbound)
+        try:
+            await channel.send(Envelope(message_id=1, sender="Epistola", recipient="+48600000001", data=b"hi"))
+            answers = []
+            for text in texts:
+                answers.append(await asyncio.to_thread(smsc.send_inbound, PHONE, SHORT_CODE, text))
+                clock.advance(seconds=wait.total_seconds())
+            return answers
+        finally:
+            await channel.close()
+
+    return asyncio.run(main())
+
+
+def test_stop_over_smpp_opts_out_once_however_often_the_smsc_delivers_it(app: Epistola, smsc: SmppSink) -> None:
+    cid = customer(app)
+    before = ledger_rows(app)
+
+    # The SMSC delivers the same STOP again (it missed our answer), at once and 25 minutes later.
+    answers = texting(app, smsc, "STOP", "STOP", "STOP", wait=timedelta(minutes=25))
+
+    assert answers == [[0], [0], [0]]
+    assert sms_state(app, cid) == "withdrawn"
+    assert suppressed(app) == ["sms:keyword"]
+    assert ledger_rows(app) == before + 1
+    with app.engine.connect() as conn:
+        (reply,) = pending_replies(conn)
+    assert (reply.recipient, reply.body) == (PHONE, SMS_REPLIES["pl"]["stop"])
+
+
+def test_stop_start_stop_over_smpp_counts_each_time(app: Epistola, smsc: SmppSink) -> None:
+    cid = customer(app)
+
+    texting(app, smsc, "STOP", "START", "STOP", "STOP", wait=timedelta(minutes=1))
+
+    assert sms_state(app, cid) == "withdrawn"  # the last STOP is news even though the same text came before
+    assert suppressed(app) == ["sms:keyword"]
+    with app.engine.connect() as conn:
+        assert [r.body for r in pending_replies(conn)] == [SMS_REPLIES["pl"][k] for k in ("stop", "start", "stop")]
+
+
+def test_a_long_reply_in_ucs2_parts_is_one_event(app: Epistola, smsc: SmppSink) -> None:
+    cid = customer(app, locale="ru")
+    text = "Спасибо, а можно узнать подробнее про осеннее предложение и условия доставки в мой город? " * 2
+
+    answers = texting(app, smsc, text, "Ok € 10", text)
+
+    assert answers[0] == [0, 0, 0] and answers[1] == [0]
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(events.c.customer_id, events.c.properties).where(events.c.type == REPLY_EVENT)).all()
+    assert sorted(r.properties["text"] for r in rows) == sorted([text, "Ok € 10"])  # the redelivery is not kept
+    assert {r.customer_id for r in rows} == {cid}
+    assert sms_state(app, cid) == "granted"
+
+
+def test_a_failure_to_store_asks_the_smsc_to_deliver_again(app: Epistola, smsc: SmppSink) -> None:
+    async def broken(message: object) -> None:
+        raise RuntimeError("the database is gone")
+
+    async def main() -> list[int]:
+        channel = SmppChannel(smsc.host, smsc.port, system_id="epistola", password="secret", on_inbound=broken)
+        try:
+            await channel.send(Envelope(message_id=1, sender="Epistola", recipient="+48600000001", data=b"hi"))
+            return await asyncio.to_thread(smsc.send_inbound, PHONE, SHORT_CODE, "STOP")
+        finally:
+            await channel.close()
+
+    assert asyncio.run(main()) == [0x64]  # ESME_RX_T_APPN: a temporary failure on our side
