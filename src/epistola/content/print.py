@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import typst
 from jinja2 import Template
 
 from epistola.content.blocks import Codes, render_block, typst_template
@@ -236,6 +235,8 @@ def typeset(
         raise TemplateError("a print file needs at least one letter")
     if papers is not None and len(papers) != len(letters):
         raise TemplateError("give one paper per letter, or none")
+
+    import typst  # imported here, not at module level: keeps CLI start-up fast
 
     # Labels are keyed by the position in the batch: the same customer may get two letters in one file.
     def numbered(n: int, letter: str) -> str:

@@ -9,13 +9,14 @@ provider that moved must be reconfigured, not guessed.
 from __future__ import annotations
 
 import asyncio
-
-import httpx
+from typing import TYPE_CHECKING
 
 from epistola.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
 
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-_MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# httpx is imported inside the functions that use it: keeps CLI start-up fast.
+if TYPE_CHECKING:
+    import httpx
+
 _RETRY_STATUSES = frozenset({408, 425, 429})
 
 
@@ -41,14 +42,18 @@ async def post(
     Raises `TransientDeliveryError` when no connection could be made, `UncertainDeliveryError` when the
     request may have arrived but no answer came. Returns any answer, whatever its status.
     """
+    import httpx
+
+    not_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+    maybe_sent = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
     for attempt in range(1, connect_attempts + 1):
         try:
             return await client.post(url, content=content, headers=headers)
-        except _NOT_SENT as exc:
+        except not_sent as exc:
             if attempt == connect_attempts:
                 raise TransientDeliveryError(f"cannot reach {_origin(url)}: {type(exc).__name__}") from exc
             await asyncio.sleep(0.1 * attempt)
-        except _MAYBE_SENT as exc:
+        except maybe_sent as exc:
             raise UncertainDeliveryError(f"no answer from {_origin(url)}: {type(exc).__name__}") from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -62,5 +67,7 @@ def check(response: httpx.Response, what: str) -> None:
 
 def _origin(url: str) -> str:
     """Scheme, host and port only: paths and queries may carry tokens."""
+    import httpx
+
     parsed = httpx.URL(url)
     return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from epistola.config import Settings
 from epistola.delivery import httpcall
 from epistola.delivery.ports import Envelope
 from epistola.errors import ConfigError, PermanentDeliveryError
+
+# httpx is imported when the first client is made: keeps CLI start-up fast.
+if TYPE_CHECKING:
+    import httpx
 
 PLACEHOLDERS = ("to", "sender", "text", "reference")
 
@@ -109,6 +111,8 @@ class HttpSmsChannel:
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            import httpx
+
             limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
             self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, follow_redirects=False)
             self._loop = loop

@@ -15,14 +15,17 @@ import hashlib
 import hmac
 import json
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from epistola.clock import Clock, utcnow
 from epistola.config import Settings
 from epistola.delivery import httpcall
 from epistola.delivery.ports import Envelope
 from epistola.errors import ConfigError, PermanentDeliveryError
+
+# httpx is imported when the first client is made: keeps CLI start-up fast.
+if TYPE_CHECKING:
+    import httpx
 
 SIGNATURE_HEADER = "Epistola-Signature"
 MESSAGE_ID_HEADER = "Epistola-Message-Id"
@@ -81,6 +84,8 @@ class WebhookChannel:
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            import httpx
+
             limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
             self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, follow_redirects=False)
             self._loop = loop

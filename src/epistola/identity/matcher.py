@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import duckdb
-import pyarrow as pa  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from epistola.errors import InputError
 from epistola.identity import splink_backend
@@ -18,6 +15,11 @@ from epistola.identity.clustering import Traits, cluster
 from epistola.identity.features import COLUMNS
 from epistola.identity.params import ModelParams, default_params
 from epistola.identity.splink_backend import TrainingOptions
+
+# duckdb and pyarrow are imported inside the functions that use them: keeps CLI start-up fast.
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 LIST_COLUMNS = frozenset({"fn_groups", "ln_groups"})
 INT_COLUMNS = frozenset({"record_id", "by_lo", "by_hi"})
@@ -88,6 +90,8 @@ class FeatureColumns:
         return len(self.columns["record_id"])
 
     def arrow(self) -> pa.Table:
+        import pyarrow as pa
+
         arrays = {}
         for name, values in self.columns.items():
             if name in LIST_COLUMNS:
@@ -117,6 +121,8 @@ class FeatureColumns:
 
 
 def _connect(table: pa.Table) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     con = duckdb.connect()
     con.register("features_arrow", table)
     con.execute(f"CREATE TABLE {_TABLE} AS SELECT * FROM features_arrow")  # noqa: S608 - our own name

@@ -14,14 +14,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import duckdb
-import pyarrow as pa  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from epistola.identity.comparisons import AUTO_MERGE_EVIDENCE, COMPARISONS, Dialect
 from epistola.identity.features import COLUMNS
 from epistola.identity.params import LevelParams, ModelParams, default_params
+
+# duckdb and pyarrow are only named in hints here (splink is imported where used): keeps CLI start-up fast.
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 UNIQUE_ID = "record_id"
 TF_COLUMNS = tuple(sorted({lv.tf for c in COMPARISONS for lv in c.levels if lv.tf}))
