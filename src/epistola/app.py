@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -18,6 +19,7 @@ from epistola.config import Settings
 from epistola.consent.gate import ConsentGate
 from epistola.consent.keys import Keyring
 from epistola.consent.links import PrivacyLinks
+from epistola.consent.replies import KeywordReplies
 from epistola.delivery.dkim import DkimSigner, SigningComposer
 from epistola.delivery.inbox import InboxChannel
 from epistola.delivery.ports import Channel, Composer
@@ -82,7 +84,10 @@ def delivery_channels(app: Epistola) -> dict[str, Channel]:
 def create_worker(
     app: Epistola, *, channels: Mapping[str, Channel] | None = None, handle_signals: bool = True
 ) -> Worker:
-    """A delivery worker wired to this instance: a composer per channel, and the configured adapters."""
+    """A delivery worker wired to this instance: a composer per channel, and the configured adapters.
+
+    It also sends the SMS keyword confirmations through its SMS channel, when it has one.
+    """
     gate = ConsentGate.from_settings(app.settings)
     email: Composer = EmailComposer(
         app.engine,
@@ -105,6 +110,13 @@ def create_worker(
     composer = ByChannel({"email": email, **dict.fromkeys(("sms", "print", "inbox", "webhook"), others)})
     if channels is None:
         channels = delivery_channels(app)
-    worker = Worker.from_settings(app.settings, app.engine, composer, channels, clock=app.clock)
+    replies = KeywordReplies(
+        engine=app.engine,
+        sender=app.settings.sms_sender,
+        clock=app.clock,
+        lease=timedelta(seconds=app.settings.lease_seconds),
+    )
+    side = [replies] if "sms" in channels else []
+    worker = Worker.from_settings(app.settings, app.engine, composer, channels, clock=app.clock, side_queues=side)
     worker.handle_signals = handle_signals
     return worker

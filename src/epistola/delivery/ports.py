@@ -2,13 +2,17 @@
 
 The campaign side inserts `queued` rows; a `Composer` turns claimed rows into ready-to-send bytes (or a
 reasoned refusal); a `Channel` hands bytes to a provider. The worker only moves rows between states.
+A `SideQueue` is anything else the worker hands over through its channels (SMS keyword confirmations).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,3 +71,20 @@ class Channel(Protocol):
     async def send(self, envelope: Envelope) -> str: ...
 
     async def close(self) -> None: ...
+
+
+Send = Callable[[Envelope], Awaitable[str]]
+
+
+class SideQueue(Protocol):
+    """Messages kept outside the outbox that a worker also hands over, through its channel `channel`.
+
+    The queue keeps its own at-most-once bookkeeping. `send_waiting` gives each waiting message to
+    `send` (the worker's channel, behind its rate limits) at most once per call, stops early when `stop`
+    is set, and returns how many reached a final state: 0 means nothing to do now.
+    """
+
+    @property
+    def channel(self) -> str: ...
+
+    async def send_waiting(self, send: Send, stop: asyncio.Event) -> int: ...

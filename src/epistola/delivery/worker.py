@@ -6,6 +6,9 @@ commit recording the outcomes so far *and* the next window, always before anythi
 to a provider. A worker killed at any point leaves rows that say exactly what is known: `rendering`
 rows go to the next worker, the `sending` window becomes `uncertain` and is reported, never sent twice.
 A heartbeat renews the lease while a slow batch is still being worked on.
+
+Between batches the worker also empties its side queues (SMS keyword confirmations) through the same
+channels and limits; they keep their own at-most-once bookkeeping.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from epistola.config import Settings
 from epistola.delivery import control, leases, outbox
 from epistola.delivery.composing import Composed, compose_batch
 from epistola.delivery.limits import Limiter
-from epistola.delivery.ports import Channel, ClaimedMessage, Composer, Envelope
+from epistola.delivery.ports import Channel, ClaimedMessage, Composer, Envelope, SideQueue
 from epistola.delivery.runtime import Transactions, default_worker_id, stop_on_signals
 from epistola.errors import (
     PermanentDeliveryError,
@@ -56,6 +59,7 @@ class WorkerStats:
     released: int = 0
     cancelled: int = 0
     recovered: int = 0  # rows of vanished workers this one took back (requeued or made uncertain)
+    side_settled: int = 0  # side-queue messages (SMS keyword confirmations) that reached a final state
     finished_campaigns: tuple[int, ...] = ()
 
 
@@ -92,6 +96,7 @@ class Worker:
         idle_sleep_s: float = 1.0,
         handle_signals: bool = True,
         limiter: Limiter | None = None,
+        side_queues: Sequence[SideQueue] = (),
     ) -> None:
         self.engine = engine
         self.composer = composer
@@ -105,6 +110,7 @@ class Worker:
         self.idle_sleep_s = idle_sleep_s
         self.handle_signals = handle_signals
         self.limiter = limiter if limiter is not None and limiter.active else None
+        self.side_queues = tuple(side_queues)
         self._counts: Counter[str] = Counter()
         self._finished: list[int] = []
         self._in_flight = 0
@@ -119,6 +125,7 @@ class Worker:
         channels: Mapping[str, Channel],
         *,
         clock: Clock = utcnow,
+        side_queues: Sequence[SideQueue] = (),
     ) -> Worker:
         return cls(
             engine,
@@ -130,6 +137,7 @@ class Worker:
             max_attempts=settings.max_attempts,
             concurrency=settings.smtp_connections,
             limiter=Limiter.from_settings(settings),
+            side_queues=side_queues,
         )
 
     @property
@@ -170,10 +178,11 @@ class Worker:
                     )
                     if batch:
                         await self._process(batch, stop, on_progress)
+                    side = await self._side_work(stop)
                     if len(batch) < self.batch_size or loop.time() - last_finish > _FINISH_EVERY_S:
                         await self._finish_campaigns()
                         last_finish = loop.time()
-                    if not batch:
+                    if not batch and not side:
                         if until_idle:
                             break
                         with contextlib.suppress(TimeoutError):
@@ -326,6 +335,31 @@ class Worker:
         except Exception as exc:  # an adapter bug: nobody knows whether it was handed over
             logger.error("message %s: channel raised %s; recorded as uncertain", message_id, type(exc).__name__)
             return _Outcome(message_id=message_id, kind="uncertain", detail=f"{type(exc).__name__}: {exc}")
+
+    async def _side_work(self, stop: asyncio.Event) -> int:
+        """Hand over what the side queues hold, behind the same limits; returns how many were settled."""
+        settled = 0
+        for queue in self.side_queues:
+            channel = self.channels.get(queue.channel)
+            if channel is None or stop.is_set():
+                continue
+
+            async def send(envelope: Envelope, channel: Channel = channel, name: str = queue.channel) -> str:
+                async with self._limited(name, envelope.recipient, stop) as allowed:
+                    if not allowed:  # stopping: not handed over, so it simply waits for the next worker
+                        raise TransientDeliveryError("the worker is stopping")
+                    self._in_flight += 1
+                    try:
+                        return await channel.send(envelope)
+                    finally:
+                        self._in_flight -= 1
+
+            try:
+                settled += await queue.send_waiting(send, stop)
+            except Exception as exc:  # the outbox work carries on; the next round tries again
+                logger.warning("side queue on %s failed: %s", queue.channel, type(exc).__name__)
+        self._counts["side_settled"] += settled
+        return settled
 
     # --- housekeeping ---------------------------------------------------------------------------------------
 
