@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hub_fixtures import run_cli
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from epistola.app import Epistola
 from epistola.errors import InputError
@@ -177,3 +177,64 @@ def test_age_bands(birth: tuple[int, int, int], band: str | None) -> None:
     from datetime import date
 
     assert age_band(date(*birth), NOW.date()) == band
+
+
+def test_enrichment_a_source_no_longer_supports_leaves_the_profile(app: Epistola, tmp_path: Path) -> None:
+    """Kasia's re-imported record has no postcode: her overlay values go. Sasha clears a survey answer
+    that overrode his loyalty store: the store his record states comes back, with its lineage. A
+    modelled value that is no longer modelled goes too."""
+    from epistola.hub.ingest import import_source
+    from epistola.hub.pipeline import source_mapping
+    from epistola.identity.resolve import resolve
+    from epistola.store.schema import customer_lineage, source_records
+
+    source = tmp_path / "loyalty.csv"
+    original = (Path(__file__).parent.parent / "fixtures" / "sources" / "loyalty_members.csv").read_text("utf-8")
+    source.write_text(original, encoding="utf-8")
+    overlay = tmp_path / "overlay.csv"
+    overlay.write_text("country,postcode_prefix,urbanisation\nPL,00,urban\nUS,212,urban\n", encoding="utf-8")
+
+    def enrich() -> dict[str, dict[str, object]]:
+        import_source(app.engine, source, source_mapping("loyalty"), clock=app.clock)
+        with app.engine.begin() as conn:
+            resolve(conn, now=NOW)
+            apply_overlay(conn, name="demo", now=NOW)
+            apply_profiles(conn, now=NOW)
+            rows = conn.execute(select(customers.c.email, customers.c.attributes).where(customers.c.email.is_not(None)))
+            return {str(e).split(".")[0]: dict(a) for e, a in rows}
+
+    with app.engine.begin() as conn:
+        load_overlay(conn, overlay, name="demo", now=NOW)
+    first = enrich()
+    assert first["kasia"]["demo.urbanisation"] == "urban" and first["susan"]["demo.urbanisation"] == "urban"
+    with app.engine.begin() as conn:
+        sasha = conn.execute(select(customers.c.id).where(customers.c.email.like("sasha%"))).scalar_one()
+        kasia = conn.execute(select(customers.c.id).where(customers.c.email.like("kasia%"))).scalar_one()
+        record_answer(conn, sasha, {"store": "online"}, survey="survey:1", at=NOW)
+        conn.execute(
+            insert(modelled_values).values(
+                customer_id=kasia, field="age_band", value="26-35", confidence=0.9, model="m", computed_at=NOW
+            )
+        )
+        apply_profiles(conn, [kasia], now=NOW)
+        attributes = dict(conn.execute(select(customers.c.id, customers.c.attributes)).all())
+    assert attributes[sasha]["store"] == "online" and attributes[kasia]["modelled_age_band"] == "26-35"
+
+    source.write_text(original.replace(",Warszawa,00-950,PL", ",Warszawa,,PL"), encoding="utf-8")
+    with app.engine.begin() as conn:
+        conn.execute(delete(modelled_values))  # a later model run no longer models her age band
+    again = enrich()
+    assert "demo.urbanisation" not in again["kasia"], "the overlay value outlived the postcode it came from"
+    assert not any(k.startswith("modelled_") for k in again["kasia"])
+    assert again["susan"]["demo.urbanisation"] == "urban" and again["sasha"]["store"] == "online"
+
+    with app.engine.begin() as conn:
+        record_answer(conn, sasha, {"store": None}, survey="survey:1", at=NOW)
+        store = conn.execute(select(customers.c.attributes).where(customers.c.id == sasha)).scalar_one()["store"]
+        lineage = conn.execute(
+            select(source_records.c.normalized)
+            .join(customer_lineage, customer_lineage.c.source_record_id == source_records.c.id)
+            .where(customer_lineage.c.customer_id == sasha, customer_lineage.c.field == "attributes.store")
+        ).scalar_one()
+        assert conn.execute(select(profile_attributes).where(profile_attributes.c.customer_id == sasha)).first() is None
+    assert store == "Moscow Tverskaya" == lineage["store"], "the cleared answer falls back to the source's value"

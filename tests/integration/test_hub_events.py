@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, inspect, select
 
+from epistola import accounts
 from epistola.app import Epistola
 from epistola.hub import events_bulk
-from epistola.hub.events import EventImportReport, import_events
+from epistola.hub.events import CustomerIndex, EventImportReport, import_events
 from epistola.hub.ingest import import_source
 from epistola.hub.pipeline import event_mapping, source_mapping
 from epistola.identity.exact import resolve
 from epistola.store.schema import events, import_rejects, imports
+from epistola.testing.web import api_client
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
 
@@ -142,3 +144,41 @@ def test_a_missing_index_is_restored(app: Epistola) -> None:
         conn.exec_driver_sql(f"DROP INDEX {events_bulk.SECONDARY_INDEX}")
     events_bulk.ensure_secondary_index(app.engine)
     assert events_bulk.SECONDARY_INDEX in {ix["name"] for ix in inspect(app.engine).get_indexes("events")}
+
+
+def test_a_batch_sent_to_the_api_ties_events_through_every_kind_of_identifier(
+    app: Epistola, customers_known: None
+) -> None:
+    """The API resolves only the batch's own identifiers; it finds what the full index finds."""
+    with app.engine.begin() as conn:
+        key = accounts.create_key(conn, name="feed", role="analyst", now=app.clock())
+    client, headers = api_client(app), {"Authorization": f"Bearer {key}"}
+    mapping = {
+        "source": "app_events",
+        "kind": "events",
+        "format": {"type": "jsonl"},
+        "key": "id",
+        "type_from": "type",
+        "identity": {"source": "web", "key": "reg", "email": "mail"},
+        "occurred_at": {"from": "at", "type": "datetime"},
+    }
+    assert client.put("/api/v1/sources/app_events/mapping", json=mapping, headers=headers).status_code == 200
+    at = "2026-10-01T10:00:00Z"
+    batch = [
+        {"id": "A1", "type": "open", "at": at, "reg": "W000003"},  # by source key
+        {"id": "A2", "type": "open", "at": at, "mail": " A.Ivanov@mail.ru "},  # by e-mail
+        {"id": "A3", "type": "open", "at": at, "reg": "W-404", "mail": "KASIA.kowalska@wp.pl"},  # key unknown
+        {"id": "A4", "type": "open", "at": at, "reg": "W000001", "mail": "kasia.kowalska@wp.pl"},  # key wins
+        {"id": "A5", "type": "open", "at": at, "reg": "W-405", "mail": "nobody@example.org"},
+        {"id": "A6", "type": "open", "at": at},
+    ]
+    body = client.post("/api/v1/events/app_events", json={"events": batch}, headers=headers).json()
+    assert (body["inserted"], body["linked"], body["unlinked"]) == (6, 4, 2)
+    with app.engine.connect() as conn:
+        stored = conn.execute(select(events.c.event_uid, events.c.customer_id, events.c.properties)).all()
+        full = CustomerIndex(conn)
+        expected = {uid: full.resolve(props["_ident"]) for uid, _, props in stored}
+    got = {uid: cid for uid, cid, _ in stored}
+    assert got == expected
+    linked = {uid.removeprefix("app_events:") for uid, cid in got.items() if cid is not None}
+    assert linked == {"A1", "A2", "A3", "A4"} and got["app_events:A3"] != got["app_events:A4"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from consent_fixtures import claimed, queue_campaign
+from hub_fixtures import run_cli
 from sqlalchemy import insert, select, update
 
 from epistola import accounts, audit
@@ -21,7 +23,10 @@ from epistola.consent.keys import Keyring
 from epistola.consent.sms_keywords import Inbound, handle_inbound
 from epistola.delivery.sink import SmtpSink
 from epistola.delivery.smtp import SmtpChannel
-from epistola.hub.pipeline import import_dataset
+from epistola.errors import Conflict
+from epistola.hub.ingest import import_source
+from epistola.hub.pipeline import import_dataset, source_mapping
+from epistola.hub.quality import quality_report
 from epistola.store.schema import (
     audit_log,
     customers,
@@ -29,7 +34,6 @@ from epistola.store.schema import (
     import_rejects,
     imports,
     metadata,
-    source_records,
 )
 from epistola.testing.web import TestClient, api_client
 
@@ -210,41 +214,66 @@ def test_export_then_erasure_leaves_no_identifier_in_any_table(
     assert again.status_code == 409
 
 
-def test_an_erased_person_is_never_contacted_again_even_if_a_source_brings_them_back(
+def test_an_erased_person_stays_erased_when_the_same_files_are_imported_again(
+    app: Epistola, client: TestClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(FIXTURES, folder)
+    import_dataset(app, folder, _NoBar)
+    cid = bill(app)
+    dpo = key(app, "dpo", "privacy")
+    erased = client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=dpo)
+    assert erased.is_success and erased.json()["record_keys"] == 2  # his CRM and web records
+    crm = folder / "crm_intl.csv"  # the CRM still has him (and Susan moved); the web file too
+    crm.write_text(crm.read_text(encoding="utf-8-sig").replace("55 Main St Apt 4B", "7 Oak St"), encoding="utf-8-sig")
+
+    again = {r.source: r for r in import_dataset(app, folder, _NoBar).sources}
+    assert again["crm_intl"].skipped == {"erased subject": 1}
+    assert (again["crm_intl"].new, again["crm_intl"].changed, again["crm_intl"].unchanged) == (0, 1, 1)
+    assert again["web"].skipped == {"erased subject": 1} and again["web"].new == 0
+    assert all(not r.skipped for name, r in again.items() if name not in ("crm_intl", "web"))
+    assert scan(app) == [], "the re-import brought an identifier back"
+    with app.engine.connect() as conn:
+        assert conn.execute(select(customers.c.id).where(customers.c.email == EMAIL)).first() is None
+        streets = set(conn.execute(select(customers.c.street).where(customers.c.street.is_not(None))).scalars())
+        quality = quality_report(conn, now=app.clock())
+    assert "7 Oak Street" in streets, "the other rows update as usual"
+    latest = {t.source: t for t in quality.trend}
+    assert latest["crm_intl"].skipped == {"erased subject": 1} and latest["web"].skipped == {"erased subject": 1}
+    assert not mentions(json.dumps(quality.as_dict(), default=str))
+
+    # The command line and a batch sent to the API recognise him the same way (by key, e-mail or phone).
+    output = run_cli(app, "import", str(crm), "--mapping", "crm_intl", "--no-resolve").output
+    assert "skipped (not stored): 1 erased subject" in output and not mentions(output)
+    analyst = key(app, "analyst", "analyst")
+    posted = client.post(
+        "/api/v1/sources/web/records",
+        json={"records": [{"reg_id": "W-NEW", "full_name": "B. W.", "mobile": "+1 (410) 555-0134"}]},
+        headers=analyst,
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["skipped"] == {"erased subject": 1} and posted.json()["new"] == 0
+    assert scan(app) == []
+    gate = ConsentGate.from_settings(app.settings)
+    with app.engine.begin() as conn:
+        queued = queue_campaign(conn, [cid], app.clock())
+        batch = claimed(conn, queued)
+        request = SendRequest(
+            key=batch[0].id, customer_id=cid, channel="email", purpose="marketing", country="US", address=EMAIL
+        )
+        assert gate.check(conn, [request], app.clock()) == {batch[0].id: "customer erased (data-subject request)"}
+
+
+def test_without_the_secret_key_an_import_into_a_store_with_erasures_is_refused(
     app: Epistola, client: TestClient
 ) -> None:
     import_dataset(app, FIXTURES, _NoBar)
-    cid = bill(app)
-    dpo = key(app, "dpo", "privacy")
-    assert client.post(f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=dpo).is_success
-    with app.engine.begin() as conn:  # the CRM still has him and is imported again
-        conn.execute(update(source_records).values(content_hash="stale"))
-    import_dataset(app, FIXTURES, _NoBar)
-    back = bill(app)
-    assert back != cid
-    now = app.clock()
-    with app.engine.begin() as conn:
-        queued = queue_campaign(conn, [cid, back], now)
-        batch = claimed(conn, queued)
-        blocked = ConsentGate.from_settings(app.settings).check(
-            conn,
-            [
-                SendRequest(
-                    key=m.id,
-                    customer_id=m.customer_id,
-                    channel="email",
-                    purpose="marketing",
-                    country="US",
-                    address=m.recipient or EMAIL,
-                )
-                for m in batch
-            ],
-            now,
-        )
-    assert blocked == {
-        queued.message_ids[cid]: "customer erased (data-subject request)",
-        queued.message_ids[back]: "address suppressed for all channels (legal)",
-    }
+    erased = client.post(
+        f"/api/v1/privacy/customers/{bill(app)}/erasure", json={"confirm": True}, headers=key(app, "dpo", "privacy")
+    )
+    assert erased.is_success
+    with pytest.raises(Conflict, match="erased people"):
+        import_source(app.engine, FIXTURES / "crm_intl.csv", source_mapping("crm_intl"), clock=app.clock)
 
 
 @pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("marketer", 403), ("analyst", 403), ("admin", 200)])

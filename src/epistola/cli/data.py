@@ -8,6 +8,7 @@ import typer
 from sqlalchemy import func, select
 
 from epistola.cli.common import app_of, console, progress_bar, table
+from epistola.consent.keys import Keyring
 from epistola.hub.events import import_events, link_events
 from epistola.hub.ingest import ImportReport, import_source
 from epistola.hub.mapping import EventMapping, SourceMapping, load_mapping
@@ -68,6 +69,9 @@ def print_import(report: ImportReport) -> None:
         f"[bold]{report.source}[/]: {report.seen:,} records — {report.new:,} new, {report.changed:,} changed, "
         f"{report.unchanged:,} unchanged, {report.missing:,} no longer in the file, {report.rejected:,} rejected"
     )
+    if report.skipped:
+        skipped = ", ".join(f"{n:,} {why}" for why, n in sorted(report.skipped.items()))
+        console.print(f"  skipped (not stored): {skipped}")
     if report.invalid:
         flagged = ", ".join(f"{k} {v:,}" for k, v in sorted(report.invalid.items()))
         console.print(f"  flagged invalid (kept raw, not used): {flagged}")
@@ -127,7 +131,8 @@ def import_cmd(
     if not files and isinstance(loaded, SourceMapping) and loaded.format.type == "sql":
         with progress_bar(f"import {loaded.source} (sql)") as update:
             report = import_source(app.engine, None, loaded, clock=app.clock, progress=update,
-                                   rejects_dir=app.settings.output_dir / "rejects")  # fmt: skip
+                                   rejects_dir=app.settings.output_dir / "rejects",
+                                   keyring=Keyring.from_settings(app.settings))  # fmt: skip
         print_import(report)
         files = []
     elif not files:
@@ -150,6 +155,7 @@ def import_cmd(
                 clock=app.clock,
                 progress=update,
                 rejects_dir=app.settings.output_dir / "rejects",
+                keyring=Keyring.from_settings(app.settings),
             )
         print_import(report)
     if not no_resolve and not isinstance(loaded, EventMapping):

@@ -3,7 +3,8 @@
 What happens, in the caller's transaction, so it is all or nothing:
 
 * every e-mail address and phone number of the person is suppressed on all channels (``legal``), as a
-  keyed hash: the address can never be contacted again, and is not kept;
+  keyed hash: the address can never be contacted again, and is not kept; so are the keys of their source
+  records, so that an import meeting any of these again skips the record (`epistola.hub.ingest`);
 * the customer rows (the person and every customer merged into them) keep their ids, so campaign
   figures stay whole, but every personal column is emptied;
 * source records and lineage are deleted; events stay as anonymous figures (no customer, no
@@ -47,6 +48,7 @@ from epistola.store.schema import (
     segments,
     sms_replies,
     source_records,
+    sources,
     tracking_links,
 )
 
@@ -75,6 +77,7 @@ class ErasureReport:
     customers: tuple[int, ...]
     erased_at: datetime
     suppressed: int
+    record_keys: int = 0  # source record keys kept as keyed hashes, so re-imports skip the person
     changed: dict[str, int] = field(default_factory=dict)  # table -> rows deleted or scrubbed
 
 
@@ -192,7 +195,37 @@ def erase_customer(
     idents = [suppression.identifier("email", e) for e in sorted(found.emails)]
     idents += [suppression.identifier("phone", p) for p in sorted(found.phones)]
     suppressed = suppression.add(
-        conn, keyring, idents, scope="all", reason="legal", source="erasure", now=now, actor=actor, origin=origin
+        conn,
+        keyring,
+        idents,
+        scope="all",
+        reason="legal",
+        source=suppression.ERASURE,
+        now=now,
+        actor=actor,
+        origin=origin,
+    )
+    # The keys of the person's source records too, so that re-importing a file still holding them skips
+    # them rather than bringing the person back (see `epistola.hub.ingest`).
+    record_keys = [
+        suppression.record_identifier(name, key)
+        for clause in _in(source_records.c.customer_id, ids)
+        for name, key in conn.execute(
+            select(sources.c.name, source_records.c.source_key)
+            .join(sources, sources.c.id == source_records.c.source_id)
+            .where(clause)
+        )
+    ]
+    keys_kept = suppression.add(
+        conn,
+        keyring,
+        record_keys,
+        scope="all",
+        reason="legal",
+        source=suppression.ERASURE,
+        now=now,
+        actor=actor,
+        origin=origin,
     )
 
     message_ids = [
@@ -291,7 +324,7 @@ def erase_customer(
                 problems=[Problem(message=f"row {key}", field=f"{table}.{column}") for table, key, column in left],
             )
 
-    summary = {"customers": ids, "suppressed": suppressed, "changed": changed}
+    summary = {"customers": ids, "suppressed": suppressed, "record_keys": keys_kept, "changed": changed}
     conn.execute(insert(erasures).values(customer_id=root, actor=actor[:100], erased_at=now, summary=summary))
     audit.record(
         conn,
@@ -304,5 +337,10 @@ def erase_customer(
         origin=origin,
     )
     return ErasureReport(
-        customer_id=root, customers=tuple(ids), erased_at=now, suppressed=suppressed, changed=dict(changed)
+        customer_id=root,
+        customers=tuple(ids),
+        erased_at=now,
+        suppressed=suppressed,
+        record_keys=keys_kept,
+        changed=dict(changed),
     )

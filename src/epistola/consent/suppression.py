@@ -7,6 +7,9 @@ so a rotation does not lift old suppressions.
 
 Reasons: ``hard_bounce`` and ``complaint`` come from delivery feedback, ``legal`` from data-subject
 requests (erasure), ``manual`` from an operator, ``keyword`` from an SMS STOP.
+
+An erasure also keeps the keyed hash of each source record's key (``record:<source>:<key>``), so that
+an import meeting the person again skips them (`erased`) instead of bringing them back.
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def identifier(kind: IdentifierKind, value: str) -> str:
         text = value.strip().lower()
         canonical = text if kind == "email" else "".join(ch for ch in text if ch.isdigit() or ch == "+")
     return f"{kind}:{canonical}"
+
+
+def record_identifier(source: str, key: str) -> str:
+    """``record:<source>:<key>``: the text hashed for an erased person's source record."""
+    return f"record:{source}:{key.strip()}"
 
 
 def digest(keyring: Keyring, ident: str, version: int | None = None) -> str | None:
@@ -194,6 +202,32 @@ def lookup(conn: Connection, keyring: Keyring, idents: Iterable[str]) -> dict[st
         )
         for h, scope, reason, created in rows:
             out.setdefault(by_hash[h], []).append(Suppressed(scope=scope, reason=reason, created_at=created))
+    return out
+
+
+ERASURE = "erasure"  # the `source` of the suppressions an erasure keeps
+
+
+def any_erased(conn: Connection) -> bool:
+    """Has anybody been erased? (Imports skip the erased-subject check when not.)"""
+    query = select(suppressions.c.id).where(suppressions.c.source == ERASURE, suppressions.c.reason == "legal")
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def erased(conn: Connection, keyring: Keyring, idents: Iterable[str]) -> set[str]:
+    """The identifiers (from `identifier` or `record_identifier`) that belong to an erased person."""
+    by_hash = _all_digests(keyring, idents)
+    hashes = list(by_hash)
+    out: set[str] = set()
+    for start in range(0, len(hashes), 300):
+        rows = conn.execute(
+            select(suppressions.c.identifier_hash).where(
+                suppressions.c.identifier_hash.in_(hashes[start : start + 300]),
+                suppressions.c.source == ERASURE,
+                suppressions.c.reason == "legal",
+            )
+        )
+        out.update(by_hash[h] for h in rows.scalars())
     return out
 
 

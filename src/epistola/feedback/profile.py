@@ -4,7 +4,8 @@ The survey code only knows `ProfileWriter`. `EnrichmentProfile` keeps each answe
 `profile_attributes` (origin ``survey``, with the survey as its source and the time it was given), which
 survives identity resolution rebuilding `customers.attributes`, and writes it into `customers.attributes`
 at once (through `hub.enrich.apply_profiles`), so segments (``attributes.<name>``) and templates
-(``customer.attributes``) see it immediately. An answer the customer cleared is removed from both.
+(``customer.attributes``) see it immediately. An answer the customer cleared is removed from both (a
+name a source record also states falls back to that value).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from epistola.hub.enrich import ProfileStore
-from epistola.store.schema import customers
 
 
 class ProfileWriter(Protocol):
@@ -38,11 +38,5 @@ class EnrichmentProfile:
         if not values:
             return
         cleaned = {k: (None if v == [] else v) for k, v in values.items()}
+        # A cleared answer leaves the profile column too (or gives way to what a source record states).
         self.store.write(conn, customer_id, cleaned, source=source, at=at)
-        cleared = [k for k, v in cleaned.items() if v is None]
-        if cleared:  # the enrichment store forgets them; the profile column must too
-            current = conn.execute(select(customers.c.attributes).where(customers.c.id == customer_id)).scalar()
-            attributes = {k: v for k, v in dict(current or {}).items() if k not in cleared}
-            conn.execute(
-                update(customers).where(customers.c.id == customer_id).values(attributes=attributes, updated_at=at)
-            )

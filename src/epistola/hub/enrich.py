@@ -10,6 +10,11 @@ Identity resolution rebuilds `customers.attributes` from source records; `apply_
 enrichment back into it (overlay and answers under their own names, modelled values prefixed
 ``modelled_`` with their confidence), so segments and templates see it and never mistake a modelled
 value for a stated one.
+
+`apply_profiles` also takes away what enrichment no longer supplies: an overlay value whose customer's
+postcode changed or was cleared by a re-import, a modelled value the customer now states, an answer
+the customer cleared. A name the golden record also keeps (``store``, ``card_issued``…) then falls back to
+the source record its lineage names; anything else is removed.
 """
 
 from __future__ import annotations
@@ -26,12 +31,21 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from epistola import audit
 from epistola.errors import InputError, Problem
 from epistola.hub.readers import detect_encoding
+from epistola.identity.golden import ATTRIBUTE_FIELDS
 from epistola.store.dialect import insert_ignoring_conflicts
-from epistola.store.schema import customers, modelled_values, overlay_values, profile_attributes
+from epistola.store.schema import (
+    customer_lineage,
+    customers,
+    modelled_values,
+    overlay_values,
+    profile_attributes,
+    source_records,
+)
 
 # How long a postcode prefix each country's overlay uses (US ZIP3, Russian first three, Polish district).
 PREFIX_LENGTH = {"US": 3, "RU": 3, "PL": 2}
 ORIGINS = ("overlay", "survey", "stated")
+MODELLED_PREFIX = "modelled_"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +128,10 @@ def apply_overlay(conn: Connection, *, name: str, now: datetime, actor: str = "s
         if found:
             matched += 1
             values.extend((int(customer_id), f"{name}.{k}", v) for k, v in found.items())
+    # Customers whose postcode no longer finds a row (a re-import cleared or changed it) lose its values.
+    conn.execute(
+        delete(profile_attributes).where(profile_attributes.c.origin == "overlay", profile_attributes.c.source == name)
+    )
     written = write_profile(conn, values, origin="overlay", source=name, at=now)
     audit.record(
         conn,
@@ -165,7 +183,7 @@ def record_answer(
     """What a customer said in a survey, into their profile (the latest answer wins), with its lineage,
     and at once into `customers.attributes` for segments and templates."""
     write_profile(conn, ((customer_id, k, v) for k, v in answers.items()), origin="survey", source=survey, at=at)
-    apply_profiles(conn, [customer_id], now=at)
+    apply_profiles(conn, [customer_id], now=at, cleared=[k for k, v in answers.items() if v is None])
     audit.record(
         conn,
         at=at,
@@ -185,53 +203,120 @@ class ProfileStore:
         self, conn: Connection, customer_id: int, values: Mapping[str, Any], *, source: str, at: datetime
     ) -> None:
         write_profile(conn, ((customer_id, k, v) for k, v in values.items()), origin="survey", source=source, at=at)
-        apply_profiles(conn, [customer_id], now=at)
+        apply_profiles(conn, [customer_id], now=at, cleared=[k for k, v in values.items() if v is None])
 
 
-def apply_profiles(conn: Connection, customer_ids: Iterable[int] | None = None, *, now: datetime) -> int:
-    """Write profile attributes and modelled values into `customers.attributes` (all customers, or some).
+def apply_profiles(
+    conn: Connection, customer_ids: Iterable[int] | None = None, *, now: datetime, cleared: Iterable[str] = ()
+) -> int:
+    """Write profile attributes and modelled values into `customers.attributes` (all customers, or some),
+    and take away the ones enrichment no longer supplies. Returns how many customers changed.
 
     Stated source attributes stay as identity resolution set them; enrichment adds its own names, and a
-    modelled value appears only as ``modelled_<field>`` with ``modelled_<field>_confidence``.
+    modelled value appears only as ``modelled_<field>`` with ``modelled_<field>_confidence``. Names of
+    loaded overlays (``<overlay>.<name>``), modelled names and `cleared` (answers just cleared) that have
+    no value any more fall back to the golden record's value (by its lineage) or are removed.
     """
     wanted = None if customer_ids is None else sorted(set(customer_ids))
-    extra: dict[int, dict[str, Any]] = {}
-    query = select(profile_attributes.c.customer_id, profile_attributes.c.name, profile_attributes.c.value)
-    models = select(
-        modelled_values.c.customer_id, modelled_values.c.field, modelled_values.c.value, modelled_values.c.confidence
-    )
-    for start in range(0, len(wanted) if wanted is not None else 1, 900):
-        chunk = None if wanted is None else wanted[start : start + 900]
-        q1 = query if chunk is None else query.where(profile_attributes.c.customer_id.in_(chunk))
-        for cid, name, value in conn.execute(q1):
-            extra.setdefault(int(cid), {})[name] = value
-        q2 = models if chunk is None else models.where(modelled_values.c.customer_id.in_(chunk))
-        for cid, field, value, confidence in conn.execute(q2):
-            entry = extra.setdefault(int(cid), {})
-            entry[f"modelled_{field}"] = value
-            entry[f"modelled_{field}_confidence"] = round(float(confidence), 3)
-    if not extra:
-        return 0
-    current = {}
-    ids = sorted(extra)
-    for start in range(0, len(ids), 900):
-        for cid, attrs in conn.execute(
-            select(customers.c.id, customers.c.attributes).where(customers.c.id.in_(ids[start : start + 900]))
-        ):
-            current[int(cid)] = dict(attrs or {})
-    changes = [
-        {"b_id": cid, "b_attributes": {**current[cid], **values}}
-        for cid, values in extra.items()
-        if cid in current and any(current[cid].get(k) != v for k, v in values.items())
-    ]
-    for start in range(0, len(changes), 5_000):
-        conn.execute(
-            update(customers)
-            .where(customers.c.id == bindparam("b_id"))
-            .values(attributes=bindparam("b_attributes"), updated_at=now),
-            changes[start : start + 5_000],
+    cleared = frozenset(cleared)
+    owned = (MODELLED_PREFIX, *(f"{o}." for o in _overlay_names(conn)))
+    changed = 0
+    for chunk in _customer_chunks(conn, wanted):
+        extra = _enrichment(conn, list(chunk))
+        stale = {
+            cid: [k for k in attrs if k not in extra.get(cid, {}) and (k in cleared or k.startswith(owned))]
+            for cid, attrs in chunk.items()
+        }
+        fallback = _golden_values(
+            conn, {cid: [k for k in keys if k in ATTRIBUTE_FIELDS] for cid, keys in stale.items()}
         )
-    return len(changes)
+        changes = []
+        for cid, current in chunk.items():
+            attributes = {k: v for k, v in current.items() if k not in stale[cid]}
+            attributes.update({k: v for (c, k), v in fallback.items() if c == cid})
+            attributes.update(extra.get(cid, {}))
+            if attributes != current:
+                changes.append({"b_id": cid, "b_attributes": attributes})
+        if changes:
+            conn.execute(
+                update(customers)
+                .where(customers.c.id == bindparam("b_id"))
+                .values(attributes=bindparam("b_attributes"), updated_at=now),
+                changes,
+            )
+        changed += len(changes)
+    return changed
+
+
+def _overlay_names(conn: Connection) -> set[str]:
+    loaded = set(conn.execute(select(overlay_values.c.overlay).distinct()).scalars())
+    applied = conn.execute(
+        select(profile_attributes.c.source).where(profile_attributes.c.origin == "overlay").distinct()
+    )
+    return loaded | set(applied.scalars())
+
+
+def _customer_chunks(
+    conn: Connection, wanted: list[int] | None, size: int = 900
+) -> Iterable[dict[int, dict[str, Any]]]:
+    """{customer id: attributes}, `size` customers at a time (the wanted ones, or all by last-seen id)."""
+    query = select(customers.c.id, customers.c.attributes).order_by(customers.c.id)
+    if wanted is not None:
+        for start in range(0, len(wanted), size):
+            some = conn.execute(query.where(customers.c.id.in_(wanted[start : start + size])))
+            yield {int(cid): dict(attrs or {}) for cid, attrs in some}
+        return
+    last = 0
+    while True:
+        rows = conn.execute(query.where(customers.c.id > last).limit(size)).all()
+        if not rows:
+            return
+        yield {int(cid): dict(attrs or {}) for cid, attrs in rows}
+        last = int(rows[-1][0])
+
+
+def _enrichment(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What the enrichment tables hold for these customers, as `customers.attributes` names."""
+    extra: dict[int, dict[str, Any]] = {}
+    if not ids:
+        return extra
+    for cid, name, value in conn.execute(
+        select(profile_attributes.c.customer_id, profile_attributes.c.name, profile_attributes.c.value).where(
+            profile_attributes.c.customer_id.in_(ids)
+        )
+    ):
+        extra.setdefault(int(cid), {})[name] = value
+    for cid, field, value, confidence in conn.execute(
+        select(
+            modelled_values.c.customer_id,
+            modelled_values.c.field,
+            modelled_values.c.value,
+            modelled_values.c.confidence,
+        ).where(modelled_values.c.customer_id.in_(ids))
+    ):
+        entry = extra.setdefault(int(cid), {})
+        entry[f"{MODELLED_PREFIX}{field}"] = value
+        entry[f"{MODELLED_PREFIX}{field}_confidence"] = round(float(confidence), 3)
+    return extra
+
+
+def _golden_values(conn: Connection, names: Mapping[int, list[str]]) -> dict[tuple[int, str], Any]:
+    """(customer, name) -> the value of the source record the golden record's lineage names for it."""
+    wanted = {(cid, f"attributes.{n}") for cid, ns in names.items() for n in ns}
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(customer_lineage.c.customer_id, customer_lineage.c.field, source_records.c.normalized)
+        .join(source_records, source_records.c.id == customer_lineage.c.source_record_id)
+        .where(customer_lineage.c.customer_id.in_(sorted({c for c, _ in wanted})))
+    )
+    out: dict[tuple[int, str], Any] = {}
+    for cid, field, normalized in rows:
+        name = str(field).removeprefix("attributes.")
+        value = (normalized or {}).get(name)
+        if (int(cid), str(field)) in wanted and value not in (None, ""):
+            out[(int(cid), name)] = value
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)

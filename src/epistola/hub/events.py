@@ -54,18 +54,69 @@ class EventImportReport:
         return {k: getattr(self, k) for k in keys} | {"new": self.inserted, "path": self.path}
 
 
+_CHUNK = 500  # identifiers per IN (...) when resolving one batch
+
+
 class CustomerIndex:
-    """Identifier -> customer id, loaded once per import (source keys and e-mails)."""
+    """Identifier -> customer id, loaded once per import (source keys and e-mails).
+
+    A file import loads every identifier once; a batch sent to the API uses `for_identifiers`, which
+    looks up only the batch's own identifiers (one query per kind, chunked) and knows nothing else.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._by_source: dict[str, dict[str, int]] = {}
         self._by_email: dict[str, int] | None = None
+        self._scoped = False
+
+    @classmethod
+    def for_identifiers(cls, conn: Connection, idents: Iterable[dict[str, str]]) -> CustomerIndex:
+        """An index of just these identifiers (as `event_ident` gives them), same answers as the full one."""
+        index = cls(conn)
+        index._scoped = True
+        keys: dict[str, set[str]] = {}
+        emails: set[str] = set()
+        for ident in idents:
+            if "source" in ident and ident.get("key"):
+                keys.setdefault(ident["source"], set()).add(ident["key"])
+            if ident.get("email"):
+                emails.add(ident["email"].strip().lower())
+        for source, wanted in keys.items():
+            found: dict[str, int] = {}
+            ordered = sorted(wanted)
+            for start in range(0, len(ordered), _CHUNK):
+                rows = conn.execute(
+                    select(source_records.c.source_key, source_records.c.customer_id)
+                    .join(sources, sources.c.id == source_records.c.source_id)
+                    .where(
+                        sources.c.name == source,
+                        source_records.c.customer_id.is_not(None),
+                        source_records.c.source_key.in_(ordered[start : start + _CHUNK]),
+                    )
+                )
+                found.update((k, int(c)) for k, c in rows)
+            index._by_source[source] = found
+        index._by_email = {}
+        ordered = sorted(emails)
+        for start in range(0, len(ordered), _CHUNK):
+            rows = conn.execute(
+                select(customers.c.email, customers.c.id)
+                .where(
+                    customers.c.email.in_(ordered[start : start + _CHUNK]),
+                    customers.c.merged_into.is_(None),
+                )
+                .order_by(customers.c.id)
+            )
+            index._by_email.update((e, int(i)) for e, i in rows)
+        return index
 
     def by_source(self, source: str, key: str) -> int | None:
         return self.source_keys(source).get(key)
 
     def source_keys(self, source: str) -> dict[str, int]:
+        if source not in self._by_source and self._scoped:
+            return {}
         if source not in self._by_source:
             rows = self._conn.execute(
                 select(source_records.c.source_key, source_records.c.customer_id)
@@ -260,7 +311,7 @@ def import_event_batch(
     """
     job = EventImport(mapping, origin="api", now=now, problem_limit=len(records))
     job.open(conn)
-    index = CustomerIndex(conn)
+    index = CustomerIndex.for_identifiers(conn, (event_ident(r, mapping) for r in records if isinstance(r, dict)))
     batch: list[dict[str, Any]] = []
     for number, record in enumerate(records, start=1):
         if isinstance(record, dict):
@@ -315,13 +366,7 @@ def event_row(values: dict[str, Any], mapping: EventMapping, index: CustomerInde
     category = (str(lookup(values, mapping.category) or "").strip() or None) if mapping.category else None
     if category is not None and len(category) > 100:
         raise _FieldError(mapping.category or "category", "the category is longer than 100")
-    ident: dict[str, str] = {}
-    if "source" in mapping.identity:
-        ref = lookup(values, mapping.identity["key"])
-        if ref:
-            ident = {"source": mapping.identity["source"], "key": str(ref).strip()}
-    if "email" in mapping.identity and lookup(values, mapping.identity["email"]):
-        ident["email"] = str(lookup(values, mapping.identity["email"])).strip().lower()
+    ident = event_ident(values, mapping)
     properties = {p: lookup(values, p) for p in mapping.properties if lookup(values, p) not in (None, "")}
     properties["_ident"] = ident
     return {
@@ -335,6 +380,18 @@ def event_row(values: dict[str, Any], mapping: EventMapping, index: CustomerInde
         "properties": properties,
         "received_at": now,
     }
+
+
+def event_ident(values: dict[str, Any], mapping: EventMapping) -> dict[str, str]:
+    """The identifiers an event names its customer by: ``{source, key}`` and/or ``{email}``."""
+    ident: dict[str, str] = {}
+    if "source" in mapping.identity:
+        ref = lookup(values, mapping.identity["key"])
+        if ref:
+            ident = {"source": mapping.identity["source"], "key": str(ref).strip()}
+    if "email" in mapping.identity and lookup(values, mapping.identity["email"]):
+        ident["email"] = str(lookup(values, mapping.identity["email"])).strip().lower()
+    return ident
 
 
 def link_events(conn: Connection) -> int:

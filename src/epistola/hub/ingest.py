@@ -4,6 +4,10 @@ A record is identified by (source, source key) and fingerprinted by a hash of it
 mapping, so a re-import writes only what changed, marks what disappeared, and is harmless to repeat —
 including after a crash mid-file, since each committed batch is simply found unchanged the next time.
 
+Records of a person who was erased (GDPR art. 17) are skipped, not stored: the erasure keeps keyed
+hashes of their source keys, e-mail addresses and phone numbers (`epistola.consent.suppression`), and a
+new or changed record matching any of them is counted under ``skipped`` — nothing else about it is kept.
+
 Speed: the reader, the fingerprints and the database writes stay in this process; normalisation (the
 costly part: phone numbers, e-mail syntax) runs in a pool of worker processes for big files, batch by
 batch, in order. Records whose fingerprint is unchanged are never normalised again.
@@ -25,7 +29,9 @@ from sqlalchemy import Connection, Engine, select
 
 from epistola import audit
 from epistola.clock import Clock
-from epistola.errors import Problem
+from epistola.consent import suppression
+from epistola.consent.keys import Keyring
+from epistola.errors import Conflict, Problem
 from epistola.hub import store
 from epistola.hub.canonical_pool import CanonicalPool, Normalised
 from epistola.hub.mapping import SourceMapping
@@ -35,6 +41,7 @@ from epistola.store.schema import import_rejects
 
 Progress = Callable[[int, int], None]  # (rows done, rows expected)
 POOL_THRESHOLD = 20_000  # rows; below this, starting worker processes costs more than it saves
+SKIPPED_ERASED = "erased subject"  # the `skipped` reason of a record belonging to an erased person
 
 
 @dataclass(kw_only=True)
@@ -49,6 +56,7 @@ class ImportReport:
     rejected: int = 0
     missing: int = 0
     returned: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> records neither stored nor merged
     invalid: dict[str, int] = field(default_factory=dict)  # field -> records with an unusable value
     reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> reason -> records
     filled: dict[str, int] = field(default_factory=dict)  # field -> written records with a usable value
@@ -64,6 +72,7 @@ class ImportReport:
             "rejected",
             "missing",
             "returned",
+            "skipped",
             "invalid",
             "filled",
             "reasons",
@@ -118,9 +127,18 @@ class SourceImport:
     """
 
     def __init__(
-        self, mapping: SourceMapping, *, origin: str, now: datetime, complete: bool = True, problem_limit: int = 50
+        self,
+        mapping: SourceMapping,
+        *,
+        origin: str,
+        now: datetime,
+        keyring: Keyring | None = None,
+        complete: bool = True,
+        problem_limit: int = 50,
     ) -> None:
         self.mapping = mapping
+        self.keyring = keyring
+        self.check_erased = False
         self.problem_limit = problem_limit
         self.origin = origin
         self.now = now
@@ -146,6 +164,13 @@ class SourceImport:
             conn, source_id=self.source_id, file=self.origin, now=self.now, interrupt=self.complete
         )
         self.known = store.known_records(conn, self.source_id, keys=None if keys is None else list(keys))
+        if suppression.any_erased(conn):
+            if self.keyring is None:  # fail closed: without the key the import cannot recognise them
+                raise Conflict(
+                    "this store holds erased people, and the import was started without the secret key",
+                    hint="Pass the keyring (Keyring.from_settings) so records of erased people are skipped.",
+                )
+            self.check_erased = True
 
     def take(self, item: Row | Rejected, batch: _Batch) -> None:
         """Classify one row: rejected, unchanged (nothing to do) or pending (new or changed)."""
@@ -183,12 +208,33 @@ class SourceImport:
         if len(self.report.problems) < self.problem_limit:
             self.report.problems.append(Problem(message=reason, file=Path(self.origin).name, row=row, field=field_name))
 
+    def erased_records(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> set[int]:
+        """Positions in the batch of records belonging to an erased person (by key, e-mail or phone)."""
+        if not self.check_erased or not batch.pending:
+            return set()
+        assert self.keyring is not None  # noqa: S101 - `open` refuses to check without it
+        idents: list[list[str]] = []
+        for pending, norm in zip(batch.pending, normalised, strict=True):
+            values = json.loads(norm.json)
+            own = [suppression.record_identifier(self.mapping.source, pending.key)]
+            for kind in ("email", "phone"):
+                value = values.get(kind)
+                if isinstance(value, str) and value.strip():
+                    own.append(suppression.identifier(kind, value))
+            idents.append(own)
+        found = suppression.erased(conn, self.keyring, {i for own in idents for i in own})
+        return {n for n, own in enumerate(idents) if found.intersection(own)}
+
     def write(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> None:
         """Store one batch: new records, changed records, returned records and the batch's rejects."""
         report, now = self.report, self.now
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        for pending, norm in zip(batch.pending, normalised, strict=True):
+        erased = self.erased_records(conn, batch, normalised)
+        for n, (pending, norm) in enumerate(zip(batch.pending, normalised, strict=True)):
+            if n in erased:  # counted only: no value of theirs in the report, the rejects or the log
+                report.skipped[SKIPPED_ERASED] = report.skipped.get(SKIPPED_ERASED, 0) + 1
+                continue
             for name, reason in norm.invalid.items():
                 report.invalid[name] = report.invalid.get(name, 0) + 1
                 reasons = report.reasons.setdefault(name, {})
@@ -244,13 +290,18 @@ def import_source(
     progress: Progress | None = None,
     actor: str = "system",
     workers: int | None = None,
+    keyring: Keyring | None = None,
 ) -> ImportReport:
     """Import one source (a file, or a SQL query's rows); returns what happened, row by row where it
-    went wrong. Each batch commits on its own, so an interrupted import keeps what it finished."""
+    went wrong. Each batch commits on its own, so an interrupted import keeps what it finished.
+
+    `keyring` recognises records of erased people (skipped); without it, an import into a store that
+    holds erasures is refused.
+    """
     origin = str(path) if path is not None else f"{mapping.format.type}:{mapping.source}"
     rows = read_records(path, mapping)  # fails fast on a wrong header, encoding or query
     expected = count_rows(path, mapping)
-    job = SourceImport(mapping, origin=origin, now=clock())
+    job = SourceImport(mapping, origin=origin, now=clock(), keyring=keyring)
     with wrap_db_errors(f"importing {Path(origin).name}"), engine.begin() as conn:
         job.open(conn)
     n_workers = (workers if workers is not None else os.cpu_count() or 1) if expected >= POOL_THRESHOLD else 1
@@ -292,13 +343,14 @@ def import_record_batch(
     now: datetime,
     actor: str,
     origin: str | None = None,
+    keyring: Keyring | None = None,
 ) -> ImportReport:
     """One batch of records sent to the API, in the caller's transaction: all of it or none of it.
 
     Same rules as a file: a record that is not an object, has no key or repeats a key is rejected with
     its position in the batch (1-based); the others are stored. Records not in the batch are left alone.
     """
-    job = SourceImport(mapping, origin="api", now=now, complete=False, problem_limit=MAX_API_BATCH)
+    job = SourceImport(mapping, origin="api", now=now, keyring=keyring, complete=False, problem_limit=MAX_API_BATCH)
     keys = [str(lookup(r, mapping.key)).strip() for r in records if isinstance(r, dict) and lookup(r, mapping.key)]
     job.open(conn, keys=keys)
     batch = _Batch()

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from epistola.app import Epistola
+from epistola.consent.keys import Keyring
 from epistola.errors import InputError
 from epistola.hub.enrich import DatasetEnrichment, enrich_dataset
 from epistola.hub.events import EventImportReport, import_events, link_events
@@ -68,6 +69,7 @@ class DatasetImport:
 def import_dataset(app: Epistola, folder: Path, progress: ProgressFactory) -> DatasetImport:
     out = DatasetImport()
     rejects = app.settings.output_dir / "rejects"
+    keyring = Keyring.from_settings(app.settings)  # recognises erased people, whose records are skipped
     for filename, mapping_name in CUSTOMER_FILES:
         path = folder / filename
         if not path.exists():
@@ -75,7 +77,9 @@ def import_dataset(app: Epistola, folder: Path, progress: ProgressFactory) -> Da
         mapping = source_mapping(mapping_name)
         with progress(f"import {filename}", None) as update:
             out.sources.append(
-                import_source(app.engine, path, mapping, clock=app.clock, rejects_dir=rejects, progress=update)
+                import_source(
+                    app.engine, path, mapping, clock=app.clock, rejects_dir=rejects, progress=update, keyring=keyring
+                )
             )
     with app.engine.begin() as conn:
         out.resolution = resolve(conn, now=app.clock())

@@ -92,6 +92,7 @@ class ImportPoint:
     rejected: int
     missing: int
     invalid: int  # unusable values among the records this import wrote
+    skipped: dict[str, int] = dc_field(default_factory=dict)  # reason -> records not stored (an erased subject)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,6 +297,7 @@ def _point(h: dict[str, Any]) -> ImportPoint:
         rejected=int(stats.get("rejected", 0) or 0),
         missing=int(stats.get("missing", 0) or 0),
         invalid=sum(int(v) for v in invalid.values()) if isinstance(invalid, dict) else 0,
+        skipped={str(k): int(v) for k, v in (stats.get("skipped") or {}).items()},
     )
 
 

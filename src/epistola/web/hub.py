@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from epistola.accounts import ApiKey, Permission
+from epistola.consent.keys import Keyring
 from epistola.errors import InputError, Problem
 from epistola.hub.events import import_event_batch
 from epistola.hub.ingest import MAX_API_BATCH, import_record_batch
@@ -51,6 +52,9 @@ class RecordsOut(BaseModel):
     changed: int
     unchanged: int
     rejected: int
+    skipped: dict[str, int] = Field(
+        description="Records neither stored nor merged, by reason (`erased subject`: a person who was erased)."
+    )
     invalid: dict[str, int] = Field(description="Fields with an unusable value (kept raw, flagged) and how often.")
     rejects: list[RejectOut]
 
@@ -98,8 +102,15 @@ def post_records(name: str, body: RecordsIn, conn: ConnDep, key: DataKey, reques
     mapping = mapping_for(conn, name)
     if not isinstance(mapping, SourceMapping):
         raise InputError(f"{name!r} is an event source", hint=f"POST its events to /api/v1/events/{name}.")
+    app = get_app(request)
     report = import_record_batch(
-        conn, mapping, body.records, now=get_app(request).clock(), actor=key.name, origin=client_ip(request)
+        conn,
+        mapping,
+        body.records,
+        now=app.clock(),
+        actor=key.name,
+        origin=client_ip(request),
+        keyring=Keyring.from_settings(app.settings),
     )  # its `problems` hold every reject of an API batch
     return RecordsOut(
         import_id=report.import_id,
@@ -108,6 +119,7 @@ def post_records(name: str, body: RecordsIn, conn: ConnDep, key: DataKey, reques
         changed=report.changed,
         unchanged=report.unchanged,
         rejected=report.rejected,
+        skipped=report.skipped,
         invalid=report.invalid,
         rejects=[RejectOut(row=p.row or 0, field=p.field, reason=p.message) for p in report.problems],
     )
