@@ -1,11 +1,13 @@
 """The check every message passes at the moment it is about to be sent, on every channel.
 
-Three questions, in this order, each with a reason the outbox records when the answer is no:
+Four questions, in this order, each with a reason the outbox records when the answer is no:
 
 1. Was the customer erased? Nothing goes to an erased customer, whatever else the data says.
 2. Is the address suppressed, globally or for this channel (keyed hash lookup)?
 3. Does the consent policy for this channel, purpose and the customer's country allow it, given the
    state of the ledger right now (not when the segment was counted)?
+4. For marketing: does the frequency the customer chose in the preference centre (weekly, monthly)
+   leave room for one more? A message that would exceed it is suppressed, not postponed.
 
 Composers for every channel call `ConsentGate.check` with a batch; it costs one query per question and
 batch, not per message.
@@ -14,19 +16,19 @@ batch, not per message.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from epistola.config import DEFAULT_SECRET
 from epistola.consent import suppression
 from epistola.consent.keys import Keyring
 from epistola.consent.ledger import current_state
 from epistola.consent.policy import ConsentPolicy, parse_policy
-from epistola.store.schema import erasures
+from epistola.store.schema import campaign_steps, customer_preferences, erasures, messages
 
 if TYPE_CHECKING:
     from epistola.config import Settings
@@ -42,6 +44,73 @@ class SendRequest:
     purpose: str
     country: str | None
     address: str | None  # where it goes on this channel (e-mail address, phone); None for post, push
+
+
+#: At most one marketing message per window, by the customer's choice; "any" has no window.
+FREQUENCY_WINDOWS: Mapping[str, timedelta] = {"weekly": timedelta(days=7), "monthly": timedelta(days=30)}
+# Messages that count as contact: handed over, or maybe handed over.
+_CONTACTED = ("sending", "sent", "delivered", "bounced", "uncertain")
+
+
+def frequency_blocks(
+    requests: Sequence[SendRequest],
+    choices: Mapping[int, str],
+    last_contact: Mapping[int, datetime],
+    now: datetime,
+) -> dict[int, str]:
+    """{key: reason} for the marketing requests the customers' chosen frequency has no room for.
+
+    Within the batch the earliest key goes first: two campaigns reaching a weekly customer on the same
+    day send one message, not two.
+    """
+    latest = dict(last_contact)
+    blocked: dict[int, str] = {}
+    for r in sorted(requests, key=lambda r: r.key):
+        choice = choices.get(r.customer_id, "any")
+        window = FREQUENCY_WINDOWS.get(choice)
+        if r.purpose != "marketing" or window is None:
+            continue
+        seen = latest.get(r.customer_id)
+        if seen is not None and seen > now - window:
+            blocked[r.key] = f"frequency preference {choice}: a marketing message went out within {window.days} days"
+        else:
+            latest[r.customer_id] = now
+    return blocked
+
+
+def _frequency_state(
+    conn: Connection, customer_ids: Iterable[int], now: datetime
+) -> tuple[dict[int, str], dict[int, datetime]]:
+    """The chosen frequency of those customers who limited it, and when each last had marketing."""
+    ids = sorted(set(customer_ids))
+    choices: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(
+            select(customer_preferences.c.customer_id, customer_preferences.c.frequency).where(
+                customer_preferences.c.customer_id.in_(ids[start : start + 900]),
+                customer_preferences.c.frequency.in_(list(FREQUENCY_WINDOWS)),
+            )
+        )
+        choices.update({int(r.customer_id): str(r.frequency) for r in rows})
+    capped = sorted(choices)
+    last: dict[int, datetime] = {}
+    since = now - max(FREQUENCY_WINDOWS.values())
+    # `sending` and `uncertain` rows have no `sent_at`: their last change is when they went
+    when = func.coalesce(messages.c.sent_at, messages.c.updated_at, type_=messages.c.sent_at.type)
+    for start in range(0, len(capped), 900):
+        rows = conn.execute(
+            select(messages.c.customer_id, func.max(when, type_=messages.c.sent_at.type).label("at"))
+            .join(campaign_steps, campaign_steps.c.id == messages.c.step_id)
+            .where(
+                messages.c.customer_id.in_(capped[start : start + 900]),
+                messages.c.state.in_(_CONTACTED),
+                campaign_steps.c.purpose == "marketing",
+                when >= since,
+            )
+            .group_by(messages.c.customer_id)
+        )
+        last.update({int(r.customer_id): r.at for r in rows if r.at is not None})
+    return choices, last
 
 
 def erased_among(conn: Connection, customer_ids: Iterable[int]) -> set[int]:
@@ -97,4 +166,10 @@ class ConsentGate:
                 decision = self.policy.decide(channel, purpose, r.country, states.get(r.customer_id))
                 if not decision.allowed:
                     blocked[r.key] = decision.reason
+
+        marketing = [r for r in requests if r.key not in blocked and r.purpose == "marketing"]
+        if marketing:
+            choices, last = _frequency_state(conn, {r.customer_id for r in marketing}, now)
+            if choices:
+                blocked.update(frequency_blocks(marketing, choices, last, now))
         return blocked
