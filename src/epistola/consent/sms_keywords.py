@@ -210,9 +210,10 @@ def mark_reply_sent(conn: Connection, reply_id: int, *, now: datetime) -> bool:
 
 
 def mark_reply_failed(conn: Connection, reply_id: int, *, now: datetime) -> bool:
+    """Record a definite refusal; False if it was no longer pending or being sent."""
     result = conn.execute(
         update(sms_replies)
-        .where(sms_replies.c.id == reply_id, sms_replies.c.state == "pending")
+        .where(sms_replies.c.id == reply_id, sms_replies.c.state.in_(("pending", "sending")))
         .values(state="failed", sent_at=now, recipient=None)
     )
     return bool(result.rowcount)

@@ -509,9 +509,9 @@ sms_replies = Table(
     Column("keyword", String(10), nullable=False),  # stop | start | help
     Column("language", String(5), nullable=False),
     Column("body", Text, nullable=False),
-    Column("state", String(10), nullable=False),  # pending | sent | failed
+    Column("state", String(10), nullable=False),  # pending | sending | sent | failed | uncertain
     Column("created_at", UTCDateTime, nullable=False),
-    Column("sent_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),  # when claimed for sending, then when settled
     Index("ix_sms_replies_queue", "state", "id"),
 )
 
