@@ -251,6 +251,11 @@ class Settings(BaseSettings):
         return ",".join(keys)
 
     @property
+    def topic_keys(self) -> tuple[str, ...]:
+        """The preference-centre topics as keys: what a customer can tick and a campaign can be about."""
+        return tuple(self.preference_topics.split(","))
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

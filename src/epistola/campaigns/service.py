@@ -8,6 +8,7 @@ queued. A crash before commit leaves nothing; after commit, workers take over.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from epistola import audit
 from epistola.audience.segments import get_segment, get_segment_by_id, snapshot_member_ids, take_snapshot
 from epistola.content.templates import get_version
 from epistola.delivery import control
-from epistola.errors import Conflict, InputError, NotFound
+from epistola.errors import Conflict, InputError, NotFound, Problem
 from epistola.store.dialect import insert_id
 from epistola.store.schema import campaign_members, campaign_steps, campaigns, customers, messages
 
@@ -40,6 +41,19 @@ class Campaign:
     started_at: datetime | None
     finished_at: datetime | None
     response_window_days: int
+    topic: str | None  # a preference-centre topic: its marketing skips customers who unticked it
+
+
+def check_topic(topic: str | None, topics: Sequence[str]) -> None:
+    """A campaign's topic must be one the preference centre offers, or customers could not refuse it."""
+    if topic is None or topic in topics:
+        return
+    allowed = f"use one of {', '.join(topics)}" if topics else "no topics are configured (EPISTOLA_PREFERENCE_TOPICS)"
+    raise InputError(
+        "invalid campaign",
+        problems=[Problem(message=f"unknown topic {topic!r}; {allowed}", field="topic")],
+        hint="Choose one of the keys in EPISTOLA_PREFERENCE_TOPICS, or no topic.",
+    )
 
 
 def _campaign(row: Any) -> Campaign:
@@ -72,9 +86,15 @@ def create_campaign(
     objective: str = "",
     budget: Decimal | None = None,
     response_window_days: int = 14,
+    topic: str | None = None,
+    topics: Sequence[str] = (),
     actor: str = "system",
 ) -> Campaign:
-    """Plan a campaign with one step; nothing is queued until `start_campaign`."""
+    """Plan a campaign with one step; nothing is queued until `start_campaign`.
+
+    `topic` (one of `topics`, the configured preference-centre topics) is what its marketing is about.
+    """
+    check_topic(topic, topics)
     if channel not in CHANNELS:
         raise InputError(f"channel {channel!r} is not available yet; use one of {', '.join(CHANNELS)}")
     if not 0 <= control_pct < 100:
@@ -94,6 +114,7 @@ def create_campaign(
             seed=seed,
             budget=budget,
             response_window_days=response_window_days,
+            topic=topic,
             created_at=now,
         ),
     )
@@ -120,6 +141,7 @@ def create_campaign(
             "version": version.version,
             "control_pct": control_pct,
             "channel": channel,
+            "topic": topic,
         },
     )
     return get_campaign(conn, int(campaign_id))

@@ -28,8 +28,17 @@ def campaign_create(
     objective: str = typer.Option("", help="What the campaign is for."),
     window: int = typer.Option(14, help="Response window in days."),
     channel: str = typer.Option("email", help="email, sms, print, inbox or webhook."),
+    topic: str | None = typer.Option(
+        None,
+        help="What the campaign is about, one of EPISTOLA_PREFERENCE_TOPICS (default news, offers, events, "
+        "surveys): customers who unticked it in the preference centre get none of its marketing. "
+        "None: every customer the consent rules allow.",
+    ),
 ) -> None:
-    """Plan a campaign. Example: epistola campaign create spring --segment buyers --template welcome --channel sms"""
+    """Plan a campaign.
+
+    Example: epistola campaign create spring --segment buyers --template welcome --channel sms --topic offers
+    """
     app = app_of(ctx)
     with app.engine.begin() as conn:
         c = create_campaign(
@@ -42,10 +51,15 @@ def campaign_create(
             objective=objective,
             response_window_days=window,
             channel=channel,
+            topic=topic,
+            topics=app.settings.topic_keys,
             now=app.clock(),
             actor="cli",
         )
-    console.print(f"campaign [bold]{c.name}[/] (id {c.id}) planned; start it with `epistola campaign start {c.name}`")
+    about = f" about {c.topic}" if c.topic else ""
+    console.print(
+        f"campaign [bold]{c.name}[/] (id {c.id}){about} planned; start it with `epistola campaign start {c.name}`"
+    )
 
 
 @campaign_app.command("start")
@@ -101,11 +115,12 @@ def campaign_list(ctx: typer.Context) -> None:
                     c.id,
                     c.name,
                     c.status,
+                    c.topic or "—",
                     sum(progress.values()),
                     ", ".join(f"{k} {v}" for k, v in sorted(progress.items()) if v),
                 ]
             )
-    console.print(table("Campaigns", ["id", "name", "status", "count messages", "states"], rows))
+    console.print(table("Campaigns", ["id", "name", "status", "topic", "count messages", "states"], rows))
 
 
 def send(ctx: typer.Context) -> None:

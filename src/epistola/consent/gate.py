@@ -1,13 +1,16 @@
 """The check every message passes at the moment it is about to be sent, on every channel.
 
-Four questions, in this order, each with a reason the outbox records when the answer is no:
+Five questions, in this order, each with a reason the outbox records when the answer is no:
 
 1. Was the customer erased? Nothing goes to an erased customer, whatever else the data says.
 2. Is the address suppressed, globally or for this channel (keyed hash lookup)?
 3. Does the consent policy for this channel, purpose and the customer's country allow it, given the
    state of the ledger right now (not when the segment was counted)?
-4. For marketing: does the frequency the customer chose in the preference centre (weekly, monthly)
-   leave room for one more? A message that would exceed it is suppressed, not postponed.
+4. For marketing of a campaign with a topic: did the customer keep that topic ticked in the preference
+   centre? No stored choice means every topic (the page shows them all ticked), so it may go.
+5. For marketing: does the frequency the customer chose in the preference centre (weekly, monthly)
+   leave room for one more? A message that would exceed it is suppressed, not postponed. A message
+   refused for its topic takes no room.
 
 Composers for every channel call `ConsentGate.check` with a batch; it costs one query per question and
 batch, not per message.
@@ -16,7 +19,7 @@ batch, not per message.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,7 +31,7 @@ from epistola.consent import suppression
 from epistola.consent.keys import Keyring
 from epistola.consent.ledger import current_state
 from epistola.consent.policy import ConsentPolicy, parse_policy
-from epistola.store.schema import campaign_steps, customer_preferences, erasures, messages
+from epistola.store.schema import campaign_steps, campaigns, customer_preferences, erasures, messages
 
 if TYPE_CHECKING:
     from epistola.config import Settings
@@ -36,7 +39,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True)
 class SendRequest:
-    """One message about to go out. `key` is whatever the caller uses to match answers (message id)."""
+    """One message about to go out.
+
+    `key` is the outbox message id: answers are keyed by it, and the gate finds the message's campaign
+    (for its topic) through it. A key that is no message id gets no topic check.
+    """
 
     key: int
     customer_id: int
@@ -76,6 +83,47 @@ def frequency_blocks(
         else:
             latest[r.customer_id] = now
     return blocked
+
+
+def topic_blocks(
+    requests: Sequence[SendRequest], topic_of: Mapping[int, str], chosen: Mapping[int, Collection[str]]
+) -> dict[int, str]:
+    """{key: reason} for the marketing requests about a topic the customer did not keep.
+
+    `topic_of` maps keys to their campaign's topic (none: not about a topic); `chosen` maps customers who
+    saved their choice to the topics they kept. A customer who never saved one gets every topic.
+    """
+    blocked: dict[int, str] = {}
+    for r in requests:
+        topic = topic_of.get(r.key)
+        kept = chosen.get(r.customer_id)
+        if r.purpose == "marketing" and topic is not None and kept is not None and topic not in kept:
+            blocked[r.key] = f"topic preference: {topic} unsubscribed"
+    return blocked
+
+
+def _topic_state(conn: Connection, requests: Sequence[SendRequest]) -> tuple[dict[int, str], dict[int, frozenset[str]]]:
+    """Each message's campaign topic (where it has one), and the topics its customer kept (where saved)."""
+    keys = sorted({r.key for r in requests})
+    topic_of: dict[int, str] = {}
+    for start in range(0, len(keys), 900):
+        rows = conn.execute(
+            select(messages.c.id, campaigns.c.topic)
+            .join(campaign_steps, campaign_steps.c.id == messages.c.step_id)
+            .join(campaigns, campaigns.c.id == campaign_steps.c.campaign_id)
+            .where(messages.c.id.in_(keys[start : start + 900]), campaigns.c.topic.is_not(None))
+        )
+        topic_of.update({int(r.id): str(r.topic) for r in rows})
+    ids = sorted({r.customer_id for r in requests if r.key in topic_of})
+    chosen: dict[int, frozenset[str]] = {}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(
+            select(customer_preferences.c.customer_id, customer_preferences.c.topics).where(
+                customer_preferences.c.customer_id.in_(ids[start : start + 900])
+            )
+        )
+        chosen.update({int(r.customer_id): frozenset(str(t) for t in r.topics or ()) for r in rows})
+    return topic_of, chosen
 
 
 def _frequency_state(
@@ -168,6 +216,11 @@ class ConsentGate:
                     blocked[r.key] = decision.reason
 
         marketing = [r for r in requests if r.key not in blocked and r.purpose == "marketing"]
+        if marketing:
+            topic_of, chosen = _topic_state(conn, marketing)
+            if chosen:
+                blocked.update(topic_blocks(marketing, topic_of, chosen))
+            marketing = [r for r in marketing if r.key not in blocked]
         if marketing:
             choices, last = _frequency_state(conn, {r.customer_id for r in marketing}, now)
             if choices:

@@ -261,6 +261,7 @@ campaigns = Table(
     Column("seed", Integer, nullable=False, default=0),
     Column("budget", Numeric(14, 2)),
     Column("response_window_days", Integer, nullable=False, default=14),
+    Column("topic", String(40)),  # a preference-centre topic key; its marketing skips customers who unticked it
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),

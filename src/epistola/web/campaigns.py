@@ -36,6 +36,11 @@ class CampaignIn(BaseModel):
     objective: str = ""
     budget: Decimal | None = None
     response_window_days: int = Field(14, ge=1, le=365)
+    topic: str | None = Field(
+        None,
+        description="What the campaign is about: one of the preference-centre topics (EPISTOLA_PREFERENCE_TOPICS). "
+        "Customers who unticked it get none of its marketing; none: no topic filter.",
+    )
 
 
 class CampaignOut(BaseModel):
@@ -44,6 +49,7 @@ class CampaignOut(BaseModel):
     status: str
     objective: str
     control_pct: float
+    topic: str | None = Field(description="Preference-centre topic; none: not filtered by topic.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -57,6 +63,7 @@ class CampaignOut(BaseModel):
             status=c.status,
             objective=c.objective,
             control_pct=float(c.control_pct),
+            topic=c.topic,
             created_at=c.created_at,
             started_at=c.started_at,
             finished_at=c.finished_at,
@@ -82,6 +89,8 @@ def create(body: CampaignIn, conn: ConnDep, key: ManagerKey, request: Request) -
         objective=body.objective,
         budget=body.budget,
         response_window_days=body.response_window_days,
+        topic=body.topic,
+        topics=get_app(request).settings.topic_keys,
         now=get_app(request).clock(),
         actor=key.name,
     )

@@ -248,6 +248,7 @@ def upgrade() -> None:
         sa.Column("seed", sa.Integer(), nullable=False),
         sa.Column("budget", sa.Numeric(precision=14, scale=2), nullable=True),
         sa.Column("response_window_days", sa.Integer(), nullable=False),
+        sa.Column("topic", sa.String(length=40), nullable=True),
         sa.Column("created_at", epistola.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", epistola.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", epistola.store.types.UTCDateTime(timezone=True), nullable=True),
