@@ -1,7 +1,9 @@
 """Delivery throughput: a 200,000-message e-mail campaign rendered, DKIM-signed (Ed25519 and RSA-2048) and sent
 over SMTP to a local server; 100,000 letters spooled, sorted and typeset into print batches.
 
-Reproduce: make bench B=deliver   (or: python benchmarks/bench_deliver.py [messages] [letters] [workers])
+Reproduce: make bench B=deliver
+   (or: python benchmarks/bench_deliver.py [messages] [letters] [workers] [algorithms], e.g.
+   `python benchmarks/bench_deliver.py 20000 0 2 ed25519` for a quick Ed25519-only e-mail run)
 
 The e-mail campaign goes through the real path: the campaign service queues one row per customer, worker
 processes claim, compose (the design, consent, tracking links, MIME), sign and hand over through the pooled
@@ -29,6 +31,7 @@ from sqlalchemy import func, insert, select
 MESSAGES = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 LETTERS = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
 WORKERS = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+ALGORITHMS = sys.argv[4].split(",") if len(sys.argv) > 4 else ["ed25519", "rsa"]
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DESIGN = {
     "subject": "{{ customer.first_name or 'Hello' }}, the autumn collection is here",
@@ -222,9 +225,8 @@ def main() -> None:
         path.write_bytes(generate_key(algorithm))
         keys[algorithm] = f"bench={path}"
     print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
-    if MESSAGES:
-        bench_email("ed25519", keys["ed25519"])
-        bench_email("rsa", keys["rsa"])
+    for algorithm in ALGORITHMS if MESSAGES else ():
+        bench_email(algorithm, keys[algorithm])
     if LETTERS:
         bench_print()
     print(f"load after: {os.getloadavg()[0]:.2f}", flush=True)

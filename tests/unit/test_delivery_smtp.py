@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -38,9 +41,9 @@ def envelope(n: int = 1, recipient: str = "anna@example.test") -> Envelope:
     return Envelope(message_id=n, sender="bounces@epistola.test", recipient=recipient, data=message.as_bytes())
 
 
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[SmtpSink]:
-    with SmtpSink(tmp_path / "mail") as server:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def sink(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
+    with SmtpSink(tmp_path / "mail", pipelining=request.param) as server:
         yield server
 
 
@@ -275,3 +278,75 @@ def test_data_payload_is_what_aiosmtplib_would_send(data: bytes) -> None:
 def test_data_payload_matches_aiosmtplib_for_any_input(parts: list[bytes]) -> None:
     data = b"".join(parts)
     assert prepare_data(data) == _aiosmtplib_payload(data)
+
+
+# --- PIPELINING against a scripted server ---------------------------------------------------------------------
+
+
+class ScriptedServer:
+    """One connection: offers PIPELINING, answers MAIL, RCPT and DATA only once all three arrived (so a
+    client that waits between them hangs), one reply per packet, then records whatever follows."""
+
+    def __init__(self, replies: tuple[bytes, bytes, bytes], *, close_after: int | None = None) -> None:
+        self.replies, self.close_after = replies, close_after
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.after_data = b""
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, self.listener:
+            conn.settimeout(5)
+            conn.sendall(b"220 scripted\r\n")
+            buffer = b""
+            while b"\r\n" not in buffer:
+                buffer += conn.recv(4096)
+            conn.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n")
+            buffer = b""
+            while not buffer.endswith(b"DATA\r\n"):
+                buffer += conn.recv(4096)
+            assert buffer.startswith(b"MAIL FROM:<bounces@epistola.test> SIZE=") and b"\r\nRCPT TO:<" in buffer
+            for reply in self.replies[: self.close_after]:
+                conn.sendall(reply + b"\r\n")
+                time.sleep(0.05)  # separate packets: the client must not lose the later ones
+            if self.close_after is not None:
+                return
+            conn.settimeout(1)
+            with contextlib.suppress(OSError):
+                while chunk := conn.recv(65536):
+                    self.after_data += chunk
+                    if self.after_data.endswith(b"\r\n.\r\n"):
+                        conn.sendall(b"250 2.0.0 queued as Q1\r\n")
+                    elif self.after_data.endswith(b"RSET\r\n") or self.after_data.endswith(b"QUIT\r\n"):
+                        conn.sendall(b"250 OK\r\n")
+
+
+def test_pipelined_replies_in_separate_packets() -> None:
+    server = ScriptedServer((b"250 OK", b"250 OK", b"354 go ahead"))
+    assert send_all(SmtpChannel("127.0.0.1", server.port, timeout=3), envelope(5)) == ["Q1"]
+    server.thread.join(5)
+    assert b"Message-ID: <msg-5@epistola.test>" in server.after_data
+
+
+def test_a_server_that_takes_data_after_refusing_the_recipient_gets_nothing() -> None:
+    server = ScriptedServer((b"250 OK", b"550 5.1.1 no such user", b"354 go ahead"))
+    [result] = send_all(SmtpChannel("127.0.0.1", server.port, timeout=3), envelope())
+    server.thread.join(5)
+    assert isinstance(result, PermanentDeliveryError) and "550 at RCPT" in str(result)
+    assert server.after_data == b""  # the connection was closed, not fed a message or an RSET
+
+
+@pytest.mark.parametrize(
+    ("close_after", "expected"),
+    [
+        (0, TransientDeliveryError),  # nothing answered: nothing can have been delivered
+        (1, TransientDeliveryError),  # MAIL accepted, then gone
+        (2, UncertainDeliveryError),  # MAIL and RCPT accepted, DATA never answered: as without pipelining
+    ],
+)
+def test_a_connection_lost_during_the_pipelined_replies(close_after: int, expected: type[DeliveryError]) -> None:
+    server = ScriptedServer((b"250 OK", b"250 OK", b"354 go ahead"), close_after=close_after)
+    [result] = send_all(SmtpChannel("127.0.0.1", server.port, timeout=3), envelope())
+    assert type(result) is expected

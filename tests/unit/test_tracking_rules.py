@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -90,6 +91,12 @@ def test_machine_clicks(agent: str, sent_at: datetime | None, after: timedelta, 
 )
 def test_trackable_urls(url: str, trackable: bool) -> None:
     assert is_trackable(url) is trackable
+
+
+def test_every_whitespace_character_but_the_space_is_unprintable() -> None:
+    """What lets `is_trackable` test for whitespace with one `isprintable()` call."""
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c.isprintable()] == [" "]
+    assert not is_trackable("https://shop.example/a\u00a0b") and not is_trackable("https://shop.example/a\u2028b")
 
 
 def test_tokens_carry_at_least_128_bits_and_are_well_formed() -> None:

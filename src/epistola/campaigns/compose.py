@@ -49,7 +49,8 @@ class EmailComposer:
         # Consent policy, suppression lists and signed privacy links; `create_worker` passes the ones built
         # from settings, the defaults match the development settings.
         self.gate = gate or ConsentGate()
-        self.domain = parseaddr(sender)[1].rpartition("@")[2] or "epistola.invalid"
+        self.envelope_sender = parseaddr(sender)[1]
+        self.domain = self.envelope_sender.rpartition("@")[2] or "epistola.invalid"
         self.links = links or PrivacyLinks(
             keyring=self.gate.keyring, base_url=base_url, mailbox=f"unsubscribe@{self.domain}"
         )
@@ -115,10 +116,12 @@ class EmailComposer:
                 r["id"]: dict(r) for r in conn.execute(select(customers).where(customers.c.id.in_(ids))).mappings()
             }
             blocked = self.gate.check(conn, self._requests(conn, messages, people), now)
-            opens = tracking.mint_open_tokens(conn, [m.id for m in messages], now)
+            # Tokens are stored at the end: SQLite takes its write lock at the first INSERT and holds it to the
+            # commit, and rendering a batch takes long enough to stall every other worker's commits.
+            opens = tracking.plan_message_tokens(m.id for m in messages)
             for step_id in {m.step_id for m in messages} - set(self._purl_steps):
                 self._purl_steps[step_id] = purls.wants_purl(conn, step_id)
-            pages = purls.mint_purl_tokens(conn, [m.id for m in messages if self._purl_steps[m.step_id]], now)
+            pages = tracking.plan_message_tokens(m.id for m in messages if self._purl_steps[m.step_id])
             paused = paused_domains(conn, "email")  # complaint rate too high: no marketing there for now
             keys = self._variant_keys(conn, messages, now)
             for m in messages:
@@ -173,6 +176,8 @@ class EmailComposer:
                         headers=self._privacy_headers(conn, m),
                     )
                 )
-                out.append(Envelope(message_id=m.id, sender=parseaddr(self.sender)[1], recipient=recipient, data=data))
+                out.append(Envelope(message_id=m.id, sender=self.envelope_sender, recipient=recipient, data=data))
+            tracking.store_message_tokens(conn, "open", opens, now)
+            tracking.store_message_tokens(conn, purls.KIND, pages, now)
             tracking.store_click_tokens(conn, planned, now)
         return out

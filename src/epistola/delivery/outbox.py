@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Update, bindparam, case, or_, select, update
 
 from epistola.delivery.backoff import next_attempt_delay
 from epistola.delivery.ports import ClaimedMessage, Skip
@@ -85,6 +85,20 @@ def _steps_of(status: str) -> Select[tuple[int]]:
 def owned_by(worker_id: str, states: list[str]) -> list[ColumnElement[bool]]:
     """Held by `worker_id` in one of `states` (spelled without IN, so it also works in executemany)."""
     return [messages.c.lease_owner == worker_id, or_(*(messages.c.state == s for s in states))]
+
+
+def _prepared(target: MessageState, sources: list[str], *, many: bool) -> Update:
+    """An update of owned rows to `target`, built once: a worker runs it for every group of outcomes.
+
+    Parameters: ``b_me`` (the lease owner), ``b_now``, and ``b_id`` per row (`many`) or ``b_ids`` (a list).
+    """
+    me = bindparam("b_me", type_=messages.c.lease_owner.type)
+    ids = messages.c.id == bindparam("b_id") if many else messages.c.id.in_(bindparam("b_ids", expanding=True))
+    return (
+        update(messages)
+        .where(ids, messages.c.lease_owner == me, or_(*(messages.c.state == s for s in sources)))
+        .values(state=target.value, updated_at=bindparam("b_now", type_=messages.c.updated_at.type))
+    )
 
 
 def requeued_state() -> ColumnElement[Any]:
@@ -184,20 +198,18 @@ def mark_sending(conn: Connection, *, worker_id: str, ids: Sequence[int], now: d
     `rendering`, for the caller to `release`.
     """
     moved: list[int] = []
+    params = {"b_me": worker_id, "b_now": now, "b_lease": now + lease}
     for chunk in chunks(ids):
-        moved.extend(
-            conn.execute(
-                update(messages)
-                .where(
-                    messages.c.id.in_(chunk),
-                    *owned_by(worker_id, _SEND),
-                    messages.c.step_id.in_(_steps_of("running")),
-                )
-                .values(state=M.SENDING.value, lease_expires_at=now + lease, updated_at=now)
-                .returning(messages.c.id)
-            ).scalars()
-        )
+        moved.extend(conn.execute(_MARK_SENDING, {**params, "b_ids": chunk}).scalars())
     return sorted(moved)
+
+
+_MARK_SENDING = (
+    _prepared(M.SENDING, _SEND, many=False)
+    .where(messages.c.step_id.in_(_steps_of("running")))
+    .values(lease_expires_at=bindparam("b_lease", type_=messages.c.lease_expires_at.type))
+    .returning(messages.c.id)
+)
 
 
 def mark_suppressed(conn: Connection, *, worker_id: str, skips: Sequence[Skip], now: datetime) -> int:
@@ -242,19 +254,16 @@ def mark_sent(conn: Connection, *, worker_id: str, results: Sequence[tuple[int, 
     """Record accepted messages, each with the provider's id for it."""
     if not results:
         return 0
-    stmt = (
-        update(messages)
-        .where(messages.c.id == bindparam("b_id"), *owned_by(worker_id, _SENT))
-        .values(
-            state=M.SENT.value,
-            provider_id=bindparam("b_provider"),
-            sent_at=now,
-            updated_at=now,
-            lease_expires_at=None,
-            error=None,
-        )
-    )
-    return conn.execute(stmt, [{"b_id": i, "b_provider": p[:200]} for i, p in results]).rowcount
+    rows = [{"b_id": i, "b_provider": p[:200], "b_me": worker_id, "b_now": now} for i, p in results]
+    return conn.execute(_MARK_SENT, rows).rowcount
+
+
+_MARK_SENT = _prepared(M.SENT, _SENT, many=True).values(
+    provider_id=bindparam("b_provider"),
+    sent_at=bindparam("b_now", type_=messages.c.sent_at.type),
+    lease_expires_at=None,
+    error=None,
+)
 
 
 def mark_failed(conn: Connection, *, worker_id: str, failures: Sequence[tuple[int, str]], now: datetime) -> int:
@@ -315,12 +324,16 @@ def _set_each(
     """Move owned rows to a final `target`, each with its own value of `column`."""
     if not items:
         return 0
-    stmt = (
-        update(messages)
-        .where(messages.c.id == bindparam("b_id"), *owned_by(worker_id, sources))
-        .values({column: bindparam("b_value"), "state": target.value, "updated_at": now, "lease_expires_at": None})
-    )
-    return conn.execute(stmt, [{"b_id": i, "b_value": v} for i, v in items]).rowcount
+    key = (target, tuple(sources), column)
+    stmt = _SET_EACH.get(key)
+    if stmt is None:
+        stmt = _SET_EACH[key] = _prepared(target, sources, many=True).values(
+            {column: bindparam("b_value"), "lease_expires_at": None}
+        )
+    return conn.execute(stmt, [{"b_id": i, "b_value": v, "b_me": worker_id, "b_now": now} for i, v in items]).rowcount
+
+
+_SET_EACH: dict[tuple[MessageState, tuple[str, ...], str], Update] = {}
 
 
 # --- after delivery: what the provider later said ---------------------------------------------------------

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _GROUP_MAX = 100  # outcomes per commit at most; a crash loses at most the group being written
+_GROUP_WAIT_S = 0.05  # how long known outcomes may wait for more to share their commit
 _FINISH_EVERY_S = 5.0  # how often a busy worker checks whether campaigns are done
 
 
@@ -205,6 +206,10 @@ class Worker:
         Only a small window of messages (twice the concurrency) is `sending` at any moment, each moved
         there in the same commit that records earlier outcomes. A crash therefore leaves at most that
         window `uncertain`; the rest of the batch is still `rendering` and simply goes again.
+
+        A commit costs about as much as composing a message, so outcomes are gathered until the window
+        needs refilling (only `concurrency` hand-overs left, so the connections never wait for it) or for
+        `_GROUP_WAIT_S` after the first one: a few large commits, not one per outcome.
         """
         self._counts["batches"] += 1
         self._counts["claimed"] += len(batch)
@@ -212,7 +217,9 @@ class Worker:
         composed: Composed | None = await asyncio.to_thread(compose_batch, self.composer, batch)
         pending = deque(composed.envelopes if composed else ())
         window = 2 * self.concurrency  # the spare half keeps connections busy while a commit runs
-        outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
+        outcomes: list[_Outcome] = []  # known, not yet recorded
+        arrived = asyncio.Event()  # set once `flush_at` outcomes are known
+        flush_at = 1
         slots = asyncio.Semaphore(self.concurrency)
         tasks: list[asyncio.Task[None]] = []
         group: list[_Outcome] = []
@@ -230,7 +237,25 @@ class Worker:
                         outcome = await self._send_one(envelope, self.channels[name])
                     finally:
                         self._in_flight -= 1
-                outcomes.put_nowait(outcome)
+                outcomes.append(outcome)
+                if len(outcomes) >= flush_at:
+                    arrived.set()
+
+        async def known(count: int) -> None:
+            """Wait until `count` outcomes are known, or a while after the first one."""
+            nonlocal flush_at
+            if not outcomes:
+                flush_at = 1
+                arrived.clear()
+                await arrived.wait()
+            if len(outcomes) < count:
+                flush_at = count
+                arrived.clear()
+                timer = asyncio.get_running_loop().call_later(_GROUP_WAIT_S, arrived.set)
+                try:
+                    await arrived.wait()
+                finally:
+                    timer.cancel()
 
         try:
             while True:
@@ -264,9 +289,9 @@ class Worker:
                     if pending or give_back:
                         continue
                     break
-                group.append(await outcomes.get())
-                while not outcomes.empty() and len(group) < _GROUP_MAX:
-                    group.append(outcomes.get_nowait())
+                await known(min(max(1, in_flight - self.concurrency) if pending else in_flight, _GROUP_MAX))
+                group = outcomes[:_GROUP_MAX]
+                del outcomes[:_GROUP_MAX]
                 in_flight -= len(group)
         finally:
             for task in tasks:

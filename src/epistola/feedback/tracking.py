@@ -92,7 +92,9 @@ def never_minted() -> str:
 
 def is_trackable(url: str) -> bool:
     """Only absolute http(s) URLs are wrapped: a redirect must never lead to `javascript:` or a file."""
-    if not url or len(url) > 8000 or any(ch.isspace() or not ch.isprintable() for ch in url):
+    # `" " in url or not url.isprintable()` is "any whitespace or unprintable character": every other
+    # whitespace character is unprintable (checked over all of Unicode by a test), and it is one C call.
+    if not url or len(url) > 8000 or " " in url or not url.isprintable():
         return False
     try:
         parts = urlsplit(url)
@@ -208,16 +210,26 @@ def mint_click_links(conn: Connection, message_id: int, urls: Sequence[str], now
 
 def mint_open_tokens(conn: Connection, message_ids: Iterable[int], now: datetime) -> dict[int, str]:
     """One open-pixel token per message, in one INSERT."""
-    minted = {message_id: new_token() for message_id in dict.fromkeys(message_ids)}
-    if minted:
+    minted = plan_message_tokens(message_ids)
+    store_message_tokens(conn, "open", minted, now)
+    return minted
+
+
+def plan_message_tokens(message_ids: Iterable[int]) -> dict[int, str]:
+    """One new token per message (an open pixel, a personal page), not yet stored: see `store_message_tokens`."""
+    return {message_id: new_token() for message_id in dict.fromkeys(message_ids)}
+
+
+def store_message_tokens(conn: Connection, kind: str, tokens: Mapping[int, str], now: datetime) -> None:
+    """Store planned per-message tokens of one `kind` (``open``, ``purl``) in one INSERT."""
+    if tokens:
         conn.execute(
             tracking_links.insert(),
             [
-                {"token": token, "message_id": message_id, "kind": "open", "url": None, "created_at": now}
-                for message_id, token in minted.items()
+                {"token": token, "message_id": message_id, "kind": kind, "url": None, "created_at": now}
+                for message_id, token in tokens.items()
             ],
         )
-    return minted
 
 
 def mint_open_token(conn: Connection, message_id: int, now: datetime) -> str:
