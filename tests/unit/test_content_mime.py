@@ -3,9 +3,11 @@ the HTML into pieces, and keeps every line within 78 characters."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
@@ -58,3 +60,21 @@ def test_long_non_ascii_subjects_are_split_between_characters() -> None:
     assert all(len(line) <= 70 for line in header.split("\r\n"))
     data = build_message(_parts(subject, "x", ["<p>x</p>"], ""))
     assert message_from_bytes(data, policy=policy.default)["Subject"] == subject
+
+
+def test_list_unsubscribe_keeps_its_urls_readable_for_mailbox_providers() -> None:
+    """RFC 8058: Gmail and Yahoo read the one-click URL from the raw header; an encoded word hides it."""
+    token = "v1." + "A" * 120  # as long as a signed unsubscribe token
+    value = f"<https://mail.example.com/unsubscribe/{token}>, <mailto:unsubscribe+{token}@mail.example.com>"
+    parts = dataclasses.replace(
+        _parts("Autumn", "x", ["<p>x</p>"], ""),
+        headers={"List-Unsubscribe": value, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+    )
+    data = build_message(parts)
+    assert b"=?" not in data.split(b"\r\n\r\n", 1)[0]
+    assert f"<https://mail.example.com/unsubscribe/{token}>,".encode() in data
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in data
+    msg = message_from_bytes(data, policy=policy.default)
+    assert " ".join(str(msg["List-Unsubscribe"]).split()) == value and not msg.defects
+    with pytest.raises(ValueError, match="ASCII"):
+        build_message(dataclasses.replace(parts, headers={"List-Unsubscribe": "<https://пример.рф/u>"}))

@@ -78,6 +78,18 @@ def encode_header(value: str) -> str:
     return _encoded_words(value)
 
 
+def encode_structured(value: str) -> str:
+    """A structured header value (List-Unsubscribe, List-Unsubscribe-Post, …): ASCII, folded at spaces.
+
+    Encoded words are not allowed in structured headers (RFC 2047 §5), and a mailbox provider would not
+    find the one-click URL inside one, so a long URL stays whole on its line (RFC 5322 allows 998).
+    """
+    value = " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    if not value.isascii():
+        raise ValueError(f"a structured header value must be ASCII: {value[:60]!r}")
+    return value if len(value) <= 66 else _fold(value)
+
+
 _SPECIALS = frozenset('()<>@,;:\\".[]')
 
 
@@ -136,7 +148,7 @@ def build_message(parts: MailParts) -> bytes:
         ("Date", format_datetime(parts.date)),
         ("Message-ID", f"<{parts.message_id}>"),
         ("MIME-Version", "1.0"),
-        *((k, encode_header(v)) for k, v in parts.headers.items()),
+        *((k, encode_structured(v)) for k, v in parts.headers.items()),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]
     out = bytearray()
