@@ -148,3 +148,53 @@ def test_a_failure_to_store_asks_the_smsc_to_deliver_again(app: Epistola, smsc: 
             await channel.close()
 
     assert asyncio.run(main()) == [0x64]  # ESME_RX_T_APPN: a temporary failure on our side
+
+
+def test_a_running_worker_with_nothing_to_send_stays_bound_and_hears_a_stop(app: Epistola, smsc: SmppSink) -> None:
+    """Texts arrive whenever customers send them, not only while a campaign is going out."""
+    from epistola.app import create_worker
+
+    cid = customer(app)
+    inbound = SmppInbound(app.engine, Keyring.from_settings(app.settings), clock=app.clock)
+    channel = SmppChannel(smsc.host, smsc.port, system_id="epistola", password="secret", on_inbound=inbound)
+    worker = create_worker(app, channels={"sms": channel}, handle_signals=False)
+
+    async def main() -> list[int]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            for _ in range(500):  # the worker binds on its own; nothing is queued
+                if smsc.transceivers:
+                    break
+                await asyncio.sleep(0.01)
+            return await asyncio.to_thread(smsc.send_inbound, PHONE, SHORT_CODE, "STOP")
+        finally:
+            stop.set()
+            await running
+
+    assert asyncio.run(main()) == [0]
+    assert sms_state(app, cid) == "withdrawn" and suppressed(app) == ["sms:keyword"]
+    assert smsc.transceivers == 0  # the worker unbound when it stopped
+
+
+def test_listen_binds_again_after_the_smsc_drops_the_session(app: Epistola) -> None:
+    with SmppSink() as first:
+        host, port = first.host, first.port
+    channel = SmppChannel(host, port, system_id="epistola", password="secret", timeout=1)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        listening = asyncio.create_task(channel.listen(stop, keepalive_s=0.05, max_backoff_s=0.05))
+        await asyncio.sleep(0.3)  # nobody listens on the port: the channel keeps trying
+        with SmppSink(port=port) as second:
+            for _ in range(300):
+                if second.transceivers:
+                    break
+                await asyncio.sleep(0.01)
+            bound = second.transceivers
+            stop.set()
+            await listening
+            await channel.close()
+        return bound
+
+    assert asyncio.run(main()) == 1

@@ -73,6 +73,13 @@ class Channel(Protocol):
     async def close(self) -> None: ...
 
 
+class Listener(Protocol):
+    """A channel that also receives (an SMPP session brings customers' texts and receipts): a running
+    worker keeps it connected with `listen` until `stop` is set, even while it has nothing to send."""
+
+    async def listen(self, stop: asyncio.Event) -> None: ...
+
+
 Send = Callable[[Envelope], Awaitable[str]]
 
 

@@ -405,6 +405,36 @@ class SmppChannel:
                 ids.append(bytes(response.message_id or b"").decode("ascii", "replace"))
         return ids[0][:200] or "accepted"
 
+    async def listen(self, stop: asyncio.Event, *, keepalive_s: float = 30.0, max_backoff_s: float = 60.0) -> None:
+        """Stay bound until `stop`, so customers' texts and late receipts arrive while nothing is sent.
+
+        An enquire_link every `keepalive_s` keeps idle SMSCs and NAT from dropping the session and finds a
+        dead one; a lost or refused session is bound again with a growing pause.
+        """
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                session = await self._bound()
+                response, _ = await session.request("enquire_link", self.timeout)
+                if response.status != 0:
+                    raise ConnectionError(f"enquire_link answered with status {response.status:#x}")
+                backoff = 1.0
+                pause = keepalive_s
+            except (DeliveryError, ConnectionError, TimeoutError, _NotWritten) as exc:
+                logger.warning("SMSC %s:%s: %s; binding again in %.0f s", self.host, self.port, exc, backoff)
+                await self._drop_session()
+                pause, backoff = backoff, min(backoff * 2, max_backoff_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+
+    async def _drop_session(self) -> None:
+        lock, _ = self._loop_state()
+        async with lock:
+            session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close(self.timeout)
+
     async def close(self) -> None:
         """Unbind, then let the receipt handler write what it still holds (a `ReceiptRecorder` does)."""
         session, self._session = self._session, None

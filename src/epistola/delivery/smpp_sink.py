@@ -117,6 +117,11 @@ class SmppSink:
         with self._lock:
             return list(self._received)
 
+    @property
+    def transceivers(self) -> int:
+        """Sessions bound as transceivers right now (those that get customers' texts)."""
+        return len(self._transceivers)
+
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         with self._lock:
             return self._lock.wait_for(lambda: len(self._received) >= count, timeout)

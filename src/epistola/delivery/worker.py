@@ -30,7 +30,7 @@ from epistola.config import Settings
 from epistola.delivery import control, leases, outbox
 from epistola.delivery.composing import Composed, compose_batch
 from epistola.delivery.limits import Limiter
-from epistola.delivery.ports import Channel, ClaimedMessage, Composer, Envelope, SideQueue
+from epistola.delivery.ports import Channel, ClaimedMessage, Composer, Envelope, Listener, SideQueue
 from epistola.delivery.runtime import Transactions, default_worker_id, stop_on_signals
 from epistola.errors import (
     PermanentDeliveryError,
@@ -162,6 +162,10 @@ class Worker:
         self._counts, self._finished, self._in_flight = Counter(), [], 0
         loop = asyncio.get_running_loop()
         heartbeat = asyncio.create_task(self._heartbeat())
+        # A long-running worker keeps receiving channels (SMPP) connected between sends; a run until idle
+        # only drains the outbox.
+        listening = asyncio.Event()
+        listeners = [] if until_idle else [asyncio.create_task(c.listen(listening)) for c in self._listeners()]
         last_finish = float("-inf")
         try:
             with stop_on_signals(stop, enabled=self.handle_signals):
@@ -190,10 +194,17 @@ class Worker:
                             await asyncio.wait_for(stop.wait(), self.idle_sleep_s)
         finally:
             heartbeat.cancel()
+            listening.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            for task in listeners:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 5)
             await self._close_channels()
         return self.stats
+
+    def _listeners(self) -> list[Listener]:
+        return [c for c in self.channels.values() if callable(getattr(c, "listen", None))]  # type: ignore[misc]
 
     async def _process(
         self,
