@@ -37,6 +37,7 @@ fmt: $(STAMP) ## format the code
 	$(BIN)/ruff check --fix src tests benchmarks
 
 bench: $(STAMP) ## run benchmarks (all, or one area: make bench B=import)
+	@scripts/ensure-bench-deps
 	$(BIN)/python benchmarks/run.py $(B)
 
 serve: $(STAMP) ## start the API and UI on http://127.0.0.1:8000
