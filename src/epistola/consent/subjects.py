@@ -77,6 +77,11 @@ class Identifiers:
         if raw.startswith("+"):
             self.phones.add(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
+    def unique_only(self) -> Identifiers:
+        """Just the identifiers that name one person by themselves (e-mails, phone numbers): a street or a
+        common name is shared with other customers, whose rows must not count as this person's."""
+        return Identifiers(emails=set(self.emails), phones=set(self.phones))
+
     def needles(self) -> list[str]:
         """Case-folded strings whose presence in a text means the text is about this person."""
         found = {e.casefold() for e in self.emails} | {t.casefold() for t in self.texts if len(t.strip()) >= 5}
