@@ -4,6 +4,7 @@ one through the webhook, the SMSC's redelivery of it changes nothing, and replie
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -177,7 +178,7 @@ def test_a_running_worker_with_nothing_to_send_stays_bound_and_hears_a_stop(app:
     assert smsc.transceivers == 0  # the worker unbound when it stopped
 
 
-def test_listen_binds_again_after_the_smsc_drops_the_session(app: Epistola) -> None:
+def test_listen_binds_again_after_the_smsc_drops_the_session(app: Epistola, caplog: pytest.LogCaptureFixture) -> None:
     with SmppSink() as first:
         host, port = first.host, first.port
     channel = SmppChannel(host, port, system_id="epistola", password="secret", timeout=1)
@@ -197,4 +198,7 @@ def test_listen_binds_again_after_the_smsc_drops_the_session(app: Epistola) -> N
             await channel.close()
         return bound
 
-    assert asyncio.run(main()) == 1
+    with caplog.at_level(logging.WARNING, logger="epistola.delivery.smpp"):
+        assert asyncio.run(main()) == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "epistola.delivery.smpp"]
+    assert len(said) == 2 and "trying again" in said[0] and said[1].endswith("bound again"), said  # once per outage

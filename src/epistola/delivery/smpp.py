@@ -411,19 +411,22 @@ class SmppChannel:
         An enquire_link every `keepalive_s` keeps idle SMSCs and NAT from dropping the session and finds a
         dead one; a lost or refused session is bound again with a growing pause.
         """
-        backoff = 1.0
+        backoff, down = 1.0, False
         while not stop.is_set():
             try:
                 session = await self._bound()
                 response, _ = await session.request("enquire_link", self.timeout)
                 if response.status != 0:
                     raise ConnectionError(f"enquire_link answered with status {response.status:#x}")
-                backoff = 1.0
-                pause = keepalive_s
+                if down:
+                    logger.warning("SMSC %s:%s: bound again", self.host, self.port)
+                backoff, down, pause = 1.0, False, keepalive_s
             except (DeliveryError, ConnectionError, TimeoutError, _NotWritten) as exc:
-                logger.warning("SMSC %s:%s: %s; binding again in %.0f s", self.host, self.port, exc, backoff)
+                # Once per outage: a worker without an SMSC (e-mail only, development) must not fill the log.
+                log = logger.debug if down else logger.warning
+                log("SMSC %s:%s: %s; trying again, at most every %.0f s", self.host, self.port, exc, max_backoff_s)
                 await self._drop_session()
-                pause, backoff = backoff, min(backoff * 2, max_backoff_s)
+                down, pause, backoff = True, backoff, min(backoff * 2, max_backoff_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause)
 
