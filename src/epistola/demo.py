@@ -32,6 +32,7 @@ from epistola.campaigns.report import CampaignReport, campaign_report, write_rep
 from epistola.campaigns.service import create_campaign, start_campaign
 from epistola.clock import SimulatedClock
 from epistola.config import Settings
+from epistola.consent.keys import Keyring
 from epistola.content.proofs import write_proofs
 from epistola.content.renditions import CompiledDesign
 from epistola.content.templates import approve, get_version, save_version
@@ -335,5 +336,7 @@ def _purchases(
                     "autumn jacket",
                 ]
             )
-    import_events(app.engine, path, event_mapping("online_orders"), clock=app.clock)
+    import_events(
+        app.engine, path, event_mapping("online_orders"), clock=app.clock, keyring=Keyring.from_settings(app.settings)
+    )
     return count

@@ -191,8 +191,8 @@ def test_each_change_is_audited_and_the_chain_verifies(
     page = client.get("/api/v1/audit", headers=bearer(admin_key)).json()
     entries = [(e["actor"], e["action"], e["entity"], e["details"], e["origin"]) for e in page["items"]]
     assert entries == [
-        ("root", "api_key.revoke", "api_key", {"name": "analytics", "role": "analyst"}, "testclient"),
-        ("root", "api_key.create", "api_key", {"name": "analytics", "role": "analyst"}, "testclient"),
+        ("root", "api_key.revoke", "api_key", {"name": "analytics", "role": "analyst"}, "api"),
+        ("root", "api_key.create", "api_key", {"name": "analytics", "role": "analyst"}, "api"),
         ("system", "api_key.create", "api_key", {"name": "root", "role": "admin"}, None),
     ]
     assert page["items"][0]["occurred_at"] == clock.now.isoformat().replace("+00:00", "Z")

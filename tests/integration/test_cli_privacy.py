@@ -141,3 +141,15 @@ def test_a_mail_to_the_list_unsubscribe_address_withdraws(app: Epistola, custome
     assert state == {customer: "withdrawn"} and proof == {"kind": "mailto", "message_id": 12}
     forged = b"To: unsubscribe+" + b"a" * 53 + b"@epistola.example\r\n\r\n"
     assert "no valid unsubscribe address" in epistola(app, "mail-unsubscribe", stdin=forged, code=1)
+
+
+def test_erase_says_how_many_source_record_keys_it_kept(app: Epistola) -> None:
+    from hub_fixtures import run_cli
+
+    crm = Path(__file__).parent.parent / "fixtures" / "sources" / "crm_intl.csv"
+    assert run_cli(app, "import", str(crm), "--mapping", "crm_intl").exit_code == 0
+    with app.engine.connect() as conn:
+        bill = conn.execute(select(customers.c.id).where(customers.c.email == "bill.weingarten@gmail.com")).scalar_one()
+    shown = epistola(app, "erase", str(bill), "--yes")
+    assert "1 source record key(s) kept as keyed hashes" in shown
+    assert "address(es) suppressed on every channel" in shown

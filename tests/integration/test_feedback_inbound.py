@@ -74,7 +74,15 @@ def test_activity_is_stored_once_and_tied_to_customers(app: Epistola, clock: Fix
     }  # fmt: skip
     first = client.post("/api/v1/events", json=batch)
     assert first.status_code == 200, first.text
-    assert first.json() == {"ok": True, "received": 3, "inserted": 3, "duplicates": 0, "linked": 2, "unlinked": 1}
+    assert first.json() == {
+        "ok": True,
+        "received": 3,
+        "inserted": 3,
+        "duplicates": 0,
+        "linked": 2,
+        "unlinked": 1,
+        "skipped": 0,
+    }
     again = client.post("/api/v1/events", json=batch)
     assert again.json()["inserted"] == 0 and again.json()["duplicates"] == 3, "a retried batch stores nothing twice"
     (location,) = stored(app, "location")

@@ -24,8 +24,9 @@ from epistola.consent.sms_keywords import Inbound, handle_inbound
 from epistola.delivery.sink import SmtpSink
 from epistola.delivery.smtp import SmtpChannel
 from epistola.errors import Conflict
+from epistola.hub.events import import_events
 from epistola.hub.ingest import import_source
-from epistola.hub.pipeline import import_dataset, source_mapping
+from epistola.hub.pipeline import event_mapping, import_dataset, source_mapping
 from epistola.hub.quality import quality_report
 from epistola.store.schema import (
     audit_log,
@@ -264,6 +265,101 @@ def test_an_erased_person_stays_erased_when_the_same_files_are_imported_again(
         assert gate.check(conn, [request], app.clock()) == {batch[0].id: "customer erased (data-subject request)"}
 
 
+def test_after_an_erasure_nothing_of_the_person_returns_through_rejects_or_unlinked_events(
+    app: Epistola, client: TestClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(FIXTURES, folder)
+    import_dataset(app, folder, _NoBar)
+    cid = bill(app)
+    erased = client.post(
+        f"/api/v1/privacy/customers/{cid}/erasure", json={"confirm": True}, headers=key(app, "dpo", "privacy")
+    )
+    assert erased.is_success
+    # Rows of his that fail the mapping: his key again (a duplicate), a row with a field too many naming him
+    # by e-mail, one naming him only by his phone written nationally, and a line of broken JSON; one of
+    # somebody else's, which is rejected as usual.
+    crm = folder / "crm_intl.csv"
+    text = crm.read_text(encoding="utf-8-sig")
+    his = next(line for line in text.splitlines() if "Weingarten" in line)
+    bad = [his, his.replace("U-0001", "U-0901") + ",x", "U-0902,,,,,(410) 555-0134,,,,,,,,", "U-0903,Ms,Zoe,x"]
+    crm.write_text(text.rstrip("\n") + "\n" + "\n".join(bad) + "\n", encoding="utf-8-sig")
+    zoe = len(text.rstrip("\n").splitlines()) - 1 + len(bad)  # her data row (the header is row 0)
+    web = folder / "web_registrations.jsonl"
+    broken = '{"reg_id": "W000901", "email": "Bill.Weingarten@gmail.com", "full_name": "Bill'
+    web.write_text(web.read_text(encoding="utf-8") + broken + "\n", encoding="utf-8")
+    # Events nobody can be tied to any more: by his web key, by his e-mail, and a malformed one of his;
+    # one of a stranger is kept unlinked as usual.
+    stamp = "2026-11-01T10:00:00Z"
+    lines = [
+        {"event_id": "B1", "reg_id": "W000001", "type": "page_view", "occurred_at": stamp, "properties": {}},
+        {"event_id": "B2", "email": "BILL.WEINGARTEN@gmail.com", "type": "app_open", "occurred_at": stamp},
+        {"event_id": "B3", "email": EMAIL, "type": "page_view", "occurred_at": "yesterday"},
+        {"event_id": "S1", "email": "stranger@example.com", "type": "page_view", "occurred_at": stamp},
+    ]
+    events_file = folder / "web_events.jsonl"
+    events_file.write_text(
+        events_file.read_text(encoding="utf-8") + "".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8"
+    )
+
+    again = import_dataset(app, folder, _NoBar)
+    sources = {r.source: r for r in again.sources}
+    assert sources["crm_intl"].skipped == {"erased subject": 4}  # his row, and three rejects of his
+    assert sources["crm_intl"].rejected == 1 and [p.row for p in sources["crm_intl"].problems] == [zoe]
+    assert sources["web"].skipped == {"erased subject": 2} and sources["web"].rejected == 1  # the fixture's own
+    web_events = next(e for e in again.events if e.source == "web_events")
+    assert web_events.path == "bulk" and web_events.skipped == {"erased subject": 2}
+    assert (web_events.unlinked, web_events.rejected) == (1, 1)  # the stranger; his malformed event (no raw)
+    # The row-by-row path (and its rejects, which keep their raw text) does the same.
+    rows = import_events(app.engine, events_file, event_mapping("web_events"), clock=app.clock, bulk=False,
+                         keyring=Keyring.from_settings(app.settings))  # fmt: skip
+    assert (rows.skipped, rows.rejected, rows.inserted) == ({"erased subject": 3}, 0, 0)
+    assert scan(app) == [], "a reject or an event brought an identifier back"
+    for written in (app.settings.output_dir / "rejects").glob("*.csv"):
+        assert not mentions(written.read_text(encoding="utf-8")), written.name
+    with app.engine.connect() as conn:
+        kept = set(conn.execute(select(events.c.event_uid).where(events.c.event_uid.like("web_events:%"))).scalars())
+        assert {"web_events:S1"} <= kept and not kept & {"web_events:B1", "web_events:B2", "web_events:B3"}
+        stranger = conn.execute(select(import_rejects.c.raw).where(import_rejects.c.raw.like("%Zoe%"))).scalars()
+        assert len(list(stranger)) == 1, "somebody else's reject is stored as usual, raw text and all"
+
+    # The APIs: a mapped event batch, a batch of records with a malformed one, and app activity.
+    analyst = key(app, "analyst", "analyst")
+    batch = client.post(
+        "/api/v1/events/web_events",
+        json={"events": [lines[1] | {"event_id": "B4"}, [EMAIL, "not an object"], lines[3] | {"event_id": "S2"}]},
+        headers=analyst,
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["skipped"] == {"erased subject": 2} and batch.json()["unlinked"] == 1
+    assert batch.json()["rejected"] == 0 and batch.json()["rejects"] == []
+    records = client.post(
+        "/api/v1/sources/web/records",
+        json={"records": [["W-X", "+1 410 555 0134"], {"reg_id": "W-Y", "full_name": "Ann Other"}]},
+        headers=analyst,
+    )
+    assert records.status_code == 200, records.text
+    assert records.json()["skipped"] == {"erased subject": 1} and records.json()["new"] == 1
+    activity = client.post(
+        "/api/v1/events",
+        json={
+            "source": "app",
+            "events": [
+                {"id": "A1", "type": "app_open", "occurred_at": stamp, "customer": {"email": EMAIL}},
+                {"id": "A2", "type": "app_open", "occurred_at": stamp, "customer": {"source": "web", "key": "W000001"}},
+                {"id": "A3", "type": "app_open", "occurred_at": stamp, "customer": {"id": cid}},
+                {"id": "A4", "type": "app_open", "occurred_at": stamp, "customer": {"email": "someone@example.com"}},
+            ],
+        },
+        headers=analyst,
+    )
+    assert activity.status_code == 200, activity.text
+    assert (activity.json()["skipped"], activity.json()["inserted"], activity.json()["received"]) == (3, 1, 4)
+    assert scan(app) == []
+    with app.engine.connect() as conn:
+        assert conn.execute(select(events.c.id).where(events.c.customer_id == cid)).first() is None
+
+
 def test_without_the_secret_key_an_import_into_a_store_with_erasures_is_refused(
     app: Epistola, client: TestClient
 ) -> None:
@@ -287,8 +383,10 @@ def test_only_admin_and_privacy_may_export_and_erase(app: Epistola, client: Test
     with app.engine.connect() as conn:
         left = conn.execute(select(customers.c.email).where(customers.c.id == cid)).scalar()
         actions = set(conn.execute(select(audit_log.c.action).where(audit_log.c.actor == role)).scalars())
+        origins = set(conn.execute(select(audit_log.c.origin).where(audit_log.c.actor == role)).scalars())
     assert (left is None) == (status == 200)
     assert ({"customer.export", "customer.erase"} <= actions) == (status == 200)
+    assert origins <= {"api"}, "an API caller is audited by its key, never by its address"
 
 
 def test_erasure_must_be_confirmed(app: Epistola, client: TestClient) -> None:

@@ -140,11 +140,21 @@ def import_cmd(
     for path in files:
         with progress_bar(f"import {path.name}") as update:
             if isinstance(loaded, EventMapping):
-                ev = import_events(app.engine, path, loaded, clock=app.clock, progress=update)
+                ev = import_events(
+                    app.engine,
+                    path,
+                    loaded,
+                    clock=app.clock,
+                    progress=update,
+                    keyring=Keyring.from_settings(app.settings),
+                )
                 console.print(
                     f"[bold]{ev.source}[/]: {ev.inserted:,} new events, {ev.duplicates:,} already known, "
                     f"{ev.rejected:,} rejected"
                 )
+                if ev.skipped:
+                    skipped = ", ".join(f"{n:,} {why}" for why, n in sorted(ev.skipped.items()))
+                    console.print(f"  skipped (not stored): {skipped}")
                 for problem in ev.problems[:5]:
                     console.print(f"  [yellow]rejected[/] {problem}")
                 continue

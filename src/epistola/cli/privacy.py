@@ -98,6 +98,7 @@ def erase_cmd(
     rows = [[t, n] for t, n in sorted(report.changed.items())]
     console.print(table(f"Erased customer {report.customer_id}", ["table", "count rows"], rows))
     console.print(f"{report.suppressed} address(es) suppressed on every channel (kept only as keyed hashes)")
+    console.print(f"{report.record_keys} source record key(s) kept as keyed hashes, so re-imports skip them")
 
 
 @privacy_app.command("rectify")

@@ -7,6 +7,8 @@ every event is checked against its type (a location needs a latitude and a longi
 Identity is the customer's id when the app knows it (a signed-in user), else an e-mail or a source key;
 an event nobody can be tied to yet keeps its identifiers (``properties._ident``, as the hub does) and is
 linked later by `hub.events.link_events`. Idempotent by event id: a retried batch stores nothing twice.
+An event of an erased person — by an identifier kept only as a keyed hash since, or by the id of an
+erased customer — is not stored at all, only counted (`skipped`), so nothing of theirs is written again.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import Connection, select
 
 from epistola import audit
+from epistola.consent.keys import Keyring
 from epistola.errors import InputError, Problem
+from epistola.hub.erased import ErasedCheck, event_identifiers
 from epistola.store.dialect import insert_ignoring_conflicts
-from epistola.store.schema import customers, events, source_records, sources
+from epistola.store.schema import customers, erasures, events, source_records, sources
 
 ActivityType = Literal["page_view", "app_open", "app_action", "search", "location", "beacon", "cart", "purchase"]
 MAX_PROPERTIES_BYTES = 8_192
@@ -111,6 +115,7 @@ class Stored:
     duplicates: int
     linked: int
     unlinked: int
+    skipped: int = 0  # events of erased people: not stored
 
 
 def _resolve(conn: Connection, people: Sequence[Who]) -> dict[Who, int]:
@@ -182,10 +187,38 @@ def _row(batch: ActivityBatch, event: Activity, customer_id: int | None, now: da
     }
 
 
+def _erased_events(conn: Connection, check: ErasedCheck, rows: list[dict[str, Any]], who: list[Who]) -> set[int]:
+    """Positions of the events that belong to an erased person: unlinked ones by their identifiers, linked
+    ones when the customer they name (by id) was erased."""
+    unlinked = [n for n, r in enumerate(rows) if r["customer_id"] is None]
+    candidates = [event_identifiers(rows[n]["properties"]["_ident"]) for n in unlinked]
+    theirs = {unlinked[n] for n in check.matching(conn, candidates)}
+    ids = sorted({int(r["customer_id"]) for r, w in zip(rows, who, strict=True) if r["customer_id"] and w.id})
+    gone = {
+        int(i)
+        for start in range(0, len(ids), 500)
+        for i in conn.execute(
+            select(erasures.c.customer_id).where(erasures.c.customer_id.in_(ids[start : start + 500]))
+        ).scalars()
+    }
+    return theirs | {n for n, r in enumerate(rows) if r["customer_id"] in gone}
+
+
 def store_activity(
-    conn: Connection, batch: ActivityBatch, *, now: datetime, actor: str, origin: str | None = None, max_batch: int
+    conn: Connection,
+    batch: ActivityBatch,
+    *,
+    now: datetime,
+    actor: str,
+    origin: str | None = None,
+    max_batch: int,
+    keyring: Keyring | None = None,
 ) -> Stored:
-    """Store a validated batch in the caller's transaction: all of it, or (on an error) none of it."""
+    """Store a validated batch in the caller's transaction: all of it, or (on an error) none of it.
+
+    `keyring` recognises erased people, whose events are skipped; without it, a store holding erasures
+    refuses the batch.
+    """
     if len(batch.events) > max_batch:
         raise InputError(
             f"the batch has {len(batch.events):,} events; at most {max_batch:,} per request",
@@ -201,6 +234,12 @@ def store_activity(
         raise InputError("events from the future", problems=late, hint="Send times with their UTC offset.")
     found = _resolve(conn, [e.customer for e in batch.events])
     rows = [_row(batch, e, found.get(e.customer), now) for e in batch.events]
+    check = ErasedCheck.open(conn, keyring)
+    skipped = 0
+    if check is not None:
+        theirs = _erased_events(conn, check, rows, [e.customer for e in batch.events])
+        skipped = len(theirs)
+        rows = [r for n, r in enumerate(rows) if n not in theirs]
     unique = list({r["event_uid"]: r for r in rows}.values())  # the same id twice in one batch counts once
     inserted = insert_ignoring_conflicts(conn, events, unique, ["event_uid"])
     linked = sum(1 for r in rows if r["customer_id"] is not None)
@@ -211,13 +250,19 @@ def store_activity(
         action="events.receive",
         entity="events",
         entity_id=batch.source,
-        details={"received": len(rows), "inserted": inserted, "unlinked": len(rows) - linked},
+        details={
+            "received": len(rows) + skipped,
+            "inserted": inserted,
+            "unlinked": len(rows) - linked,
+            "skipped": skipped,
+        },
         origin=origin,
     )
     return Stored(
-        received=len(rows),
+        received=len(rows) + skipped,
         inserted=inserted,
         duplicates=len(rows) - inserted,
         linked=linked,
         unlinked=len(rows) - linked,
+        skipped=skipped,
     )

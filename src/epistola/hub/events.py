@@ -5,6 +5,10 @@ An event whose customer is not known yet keeps the identifier it came with (``pr
 `link_events` attaches it once identity resolution has made the customer. Each event source is a
 source like any other (kind ``events``): its imports, rejects and mapping are recorded the same way.
 
+When the store holds erasures, an event nobody can be tied to whose identifier (source key, e-mail)
+belongs to an erased person is not stored at all, and neither is a rejected row naming them: both count
+as ``skipped: erased subject`` (`epistola.hub.erased`), so no erased identifier is written again.
+
 Files go through `epistola.hub.events_bulk` (DuckDB reads and transforms, the store receives whole
 batches) when the file allows it; otherwise, and for batches sent to the API, each row goes through
 `event_row` here. A test holds both paths to the same results.
@@ -25,8 +29,10 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
 from epistola import audit
 from epistola.clock import Clock
+from epistola.consent.keys import Keyring
 from epistola.errors import Problem
 from epistola.hub import store
+from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, event_identifiers, text_identifiers
 from epistola.hub.mapping import EventMapping
 from epistola.hub.normalize import CastError, cast
 from epistola.hub.readers import Rejected, Row, check_source, close_rows, count_rows, lookup, read_rows
@@ -46,11 +52,12 @@ class EventImportReport:
     linked: int = 0
     unlinked: int = 0
     rejected: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> events (or rejects) not stored at all
     problems: list[Problem] = field(default_factory=list)
     path: str = "rows"  # "bulk" when DuckDB read the file
 
     def stats(self) -> dict[str, Any]:
-        keys = ("seen", "inserted", "duplicates", "linked", "unlinked", "rejected")
+        keys = ("seen", "inserted", "duplicates", "linked", "unlinked", "rejected", "skipped")
         return {k: getattr(self, k) for k in keys} | {"new": self.inserted, "path": self.path}
 
 
@@ -152,8 +159,18 @@ class CustomerIndex:
 class EventImport:
     """One import of one event source: register it, insert batches idempotently, finish it."""
 
-    def __init__(self, mapping: EventMapping, *, origin: str, now: datetime, problem_limit: int = 50) -> None:
+    def __init__(
+        self,
+        mapping: EventMapping,
+        *,
+        origin: str,
+        now: datetime,
+        keyring: Keyring | None = None,
+        problem_limit: int = 50,
+    ) -> None:
         self.mapping = mapping
+        self.keyring = keyring
+        self.erased: ErasedCheck | None = None  # set by `open` when the store holds erasures
         self.problem_limit = problem_limit
         self.origin = origin
         self.now = now
@@ -173,23 +190,52 @@ class EventImport:
         self.report.import_id = store.start_import(
             conn, source_id=source_id, file=self.origin, now=self.now, interrupt=self.origin != "api"
         )
+        self.erased = ErasedCheck.open(conn, self.keyring)  # fails closed without the key
 
     def reject(self, row: int, reason: str, field_name: str | None, raw: str = "") -> None:
-        self.report.rejected += 1
+        """Note a rejected row; `flush_rejects` counts and stores it with the next batch."""
         self.rejects.append({"row": row, "field": field_name, "reason": reason, "raw": raw[:2000]})
-        if len(self.report.problems) < self.problem_limit:
-            self.report.problems.append(Problem(message=reason, file=Path(self.origin).name, row=row, field=field_name))
+
+    def skip(self, n: int) -> None:
+        """`n` events or rejected rows of erased people: counted, nothing of them stored."""
+        if n:
+            self.report.skipped[SKIPPED_ERASED] = self.report.skipped.get(SKIPPED_ERASED, 0) + n
+
+    def drop_erased(self, conn: Connection, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch without the unlinked events whose identifier belongs to an erased person."""
+        if self.erased is None:
+            return batch
+        unlinked = [n for n, e in enumerate(batch) if e["customer_id"] is None]
+        candidates = [event_identifiers((batch[n]["properties"] or {}).get("_ident")) for n in unlinked]
+        theirs = {unlinked[n] for n in self.erased.matching(conn, candidates)}
+        if not theirs:
+            return batch
+        self.skip(len(theirs))
+        self.report.unlinked -= len(theirs)
+        return [e for n, e in enumerate(batch) if n not in theirs]
 
     def insert(self, conn: Connection, batch: list[dict[str, Any]]) -> None:
         """Insert one batch (existing event ids are skipped) with the rejects met since the last one."""
+        batch = self.drop_erased(conn, batch)
         inserted = insert_ignoring_conflicts(conn, events, batch, ["event_uid"])
         self.report.inserted += inserted
         self.report.duplicates += len(batch) - inserted
         self.flush_rejects(conn)
 
     def flush_rejects(self, conn: Connection) -> None:
-        store.add_rejects(conn, self.report.import_id, self.rejects)
-        self.rejects = []
+        """Count and store the rejects met so far, but those naming an erased person only as skipped."""
+        rejects, self.rejects = self.rejects, []
+        if self.erased is not None and any(r["raw"] for r in rejects):
+            sources = [self.mapping.identity["source"]] if "source" in self.mapping.identity else []
+            theirs = self.erased.matching(conn, [text_identifiers(r["raw"], key_sources=sources) for r in rejects])
+            self.skip(len(theirs))
+            rejects = [r for n, r in enumerate(rejects) if n not in theirs]
+        for r in rejects:
+            self.report.rejected += 1
+            if len(self.report.problems) < self.problem_limit:
+                problem = Problem(message=r["reason"], file=Path(self.origin).name, row=r["row"], field=r["field"])
+                self.report.problems.append(problem)
+        store.add_rejects(conn, self.report.import_id, rejects)
 
     def close(self, conn: Connection, *, status: str, now: datetime, actor: str, origin: str | None = None) -> None:
         self.flush_rejects(conn)
@@ -217,15 +263,18 @@ def import_events(
     progress: Callable[[int, int], None] | None = None,
     actor: str = "system",
     bulk: bool | None = None,
+    keyring: Keyring | None = None,
 ) -> EventImportReport:
     """Import an event file; each batch commits on its own, so a re-run after a crash skips what is in.
 
-    `bulk` chooses the DuckDB path (None: whenever the file allows it).
+    `bulk` chooses the DuckDB path (None: whenever the file allows it). `keyring` recognises erased
+    people, whose unlinked events are not stored; without it, an import into a store with erasures is
+    refused.
     """
     from epistola.hub import events_bulk
 
     check_source(path, mapping.format, _required(mapping))  # fails fast on a wrong header or encoding
-    job = EventImport(mapping, origin=str(path), now=clock())
+    job = EventImport(mapping, origin=str(path), now=clock(), keyring=keyring)
     with wrap_db_errors(f"importing events from {path.name}"), engine.begin() as conn:
         job.open(conn)
     status = "failed"
@@ -303,13 +352,15 @@ def import_event_batch(
     now: datetime,
     actor: str,
     origin: str | None = None,
+    keyring: Keyring | None = None,
 ) -> EventImportReport:
     """Events sent to the API, in the caller's transaction: stored together, or not at all.
 
     Rejects name the event's position in the batch (1-based); an event id already stored is a
-    duplicate, not an error, so a client may safely send a batch again.
+    duplicate, not an error, so a client may safely send a batch again. Unlinked events of erased
+    people are skipped (`keyring` recognises them).
     """
-    job = EventImport(mapping, origin="api", now=now, problem_limit=len(records))
+    job = EventImport(mapping, origin="api", now=now, keyring=keyring, problem_limit=len(records))
     job.open(conn)
     index = CustomerIndex.for_identifiers(conn, (event_ident(r, mapping) for r in records if isinstance(r, dict)))
     batch: list[dict[str, Any]] = []

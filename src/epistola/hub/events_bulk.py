@@ -6,6 +6,9 @@ out ready to store. The rules are those of `events.event_row`; a test imports th
 and compares what is stored. Files this path cannot read exactly the same way (legacy encodings, dotted
 CSV columns, time formats with zones) go row by row instead.
 
+When the store holds erasures, unlinked events whose identifier belongs to an erased person leave the
+staged rows before anything is stored: the file's distinct identifiers are looked up in one go.
+
 Big first loads into a large table also drop the secondary events index and build it once at the end
 (`bulk_index`): a sorted build is far cheaper than millions of random index inserts. An interrupted
 import leaves the index to the next import, which always makes sure it exists.
@@ -220,6 +223,8 @@ def load(
             duck.execute(f"CREATE TEMP TABLE staged AS {query}")
         except duckdb.Error as exc:
             raise InputError(f"{path.name} cannot be read: {str(exc).splitlines()[0]}") from None
+        if job.erased is not None:
+            _drop_erased(engine, duck, job)
         malformed = _malformed(duck, job, mapping)
         reader = duck.sql("SELECT * FROM staged ORDER BY rn").to_arrow_reader(BATCH)
         if rebuild:
@@ -240,6 +245,35 @@ def load(
     finally:
         duck.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _drop_erased(engine: Engine, duck: Any, job: EventImport) -> None:
+    """Unlinked staged events naming an erased person (by source key or e-mail) are deleted, counted only."""
+    from epistola.hub.erased import event_identifiers
+
+    assert job.erased is not None  # noqa: S101 - only called when the store holds erasures
+    key = "json_extract_string(properties, '$._ident.key')"
+    email = "json_extract_string(properties, '$._ident.email')"
+    unlinked = "FROM staged WHERE reject IS NULL AND customer_id IS NULL"
+    idents = duck.execute(
+        f"SELECT DISTINCT json_extract_string(properties, '$._ident.source'), {key}, {email} {unlinked}"
+    ).fetchall()
+    if not idents:
+        return
+    with wrap_db_errors("looking up erased people"), engine.connect() as conn:
+        found = job.erased.found(
+            conn, (i for s, k, e in idents for i in event_identifiers({"source": s, "key": k, "email": e}))
+        )
+    keys = sorted({k for s, k, _ in idents if s and k and event_identifiers({"source": s, "key": k}) & found})
+    emails = sorted({e for _, _, e in idents if e and event_identifiers({"email": e}) & found})
+    if not keys and not emails:
+        return
+    theirs = f"{unlinked} AND (list_contains($keys, {key}) OR list_contains($emails, {email}))"
+    params = {"keys": keys or [""], "emails": emails or [""]}
+    n = int(duck.execute(f"SELECT count(*) {theirs}", params).fetchone()[0])
+    duck.execute(f"DELETE {theirs}", params)
+    job.skip(n)
+    job.report.seen += n  # seen, as on the row-by-row path; neither linked nor unlinked: not stored
 
 
 def _utc_text(job: EventImport, postgres: bool) -> str:

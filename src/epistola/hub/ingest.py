@@ -7,6 +7,8 @@ including after a crash mid-file, since each committed batch is simply found unc
 Records of a person who was erased (GDPR art. 17) are skipped, not stored: the erasure keeps keyed
 hashes of their source keys, e-mail addresses and phone numbers (`epistola.consent.suppression`), and a
 new or changed record matching any of them is counted under ``skipped`` — nothing else about it is kept.
+So is a row of theirs that fails the mapping: its raw text is not written to the rejects
+(`epistola.hub.erased`).
 
 Speed: the reader, the fingerprints and the database writes stay in this process; normalisation (the
 costly part: phone numbers, e-mail syntax) runs in a pool of worker processes for big files, batch by
@@ -31,9 +33,10 @@ from epistola import audit
 from epistola.clock import Clock
 from epistola.consent import suppression
 from epistola.consent.keys import Keyring
-from epistola.errors import Conflict, Problem
+from epistola.errors import Problem
 from epistola.hub import store
 from epistola.hub.canonical_pool import CanonicalPool, Normalised
+from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, text_identifiers
 from epistola.hub.mapping import SourceMapping
 from epistola.hub.readers import Rejected, Row, close_rows, count_rows, lookup, read_records
 from epistola.store import wrap_db_errors
@@ -41,7 +44,6 @@ from epistola.store.schema import import_rejects
 
 Progress = Callable[[int, int], None]  # (rows done, rows expected)
 POOL_THRESHOLD = 20_000  # rows; below this, starting worker processes costs more than it saves
-SKIPPED_ERASED = "erased subject"  # the `skipped` reason of a record belonging to an erased person
 
 
 @dataclass(kw_only=True)
@@ -138,7 +140,7 @@ class SourceImport:
     ) -> None:
         self.mapping = mapping
         self.keyring = keyring
-        self.check_erased = False
+        self.erased: ErasedCheck | None = None  # set by `open` when the store holds erasures
         self.problem_limit = problem_limit
         self.origin = origin
         self.now = now
@@ -164,13 +166,7 @@ class SourceImport:
             conn, source_id=self.source_id, file=self.origin, now=self.now, interrupt=self.complete
         )
         self.known = store.known_records(conn, self.source_id, keys=None if keys is None else list(keys))
-        if suppression.any_erased(conn):
-            if self.keyring is None:  # fail closed: without the key the import cannot recognise them
-                raise Conflict(
-                    "this store holds erased people, and the import was started without the secret key",
-                    hint="Pass the keyring (Keyring.from_settings) so records of erased people are skipped.",
-                )
-            self.check_erased = True
+        self.erased = ErasedCheck.open(conn, self.keyring)  # fails closed without the key
 
     def take(self, item: Row | Rejected, batch: _Batch) -> None:
         """Classify one row: rejected, unchanged (nothing to do) or pending (new or changed)."""
@@ -203,16 +199,35 @@ class SourceImport:
         batch.pending.append(_Pending(key, item.values, data, content_hash, None if prior is None else prior.id))
 
     def reject(self, batch: _Batch, row: int, reason: str, raw: str, field_name: str | None) -> None:
-        self.report.rejected += 1
+        """Note a rejected row; `settle_rejects` counts and stores it when its batch is written."""
         batch.rejects.append({"row": row, "field": field_name, "reason": reason, "raw": raw[:2000]})
-        if len(self.report.problems) < self.problem_limit:
-            self.report.problems.append(Problem(message=reason, file=Path(self.origin).name, row=row, field=field_name))
+
+    def settle_rejects(self, conn: Connection, batch: _Batch) -> None:
+        """Count and store the batch's rejects, but those naming an erased person only as skipped."""
+        rejects = batch.rejects
+        if self.erased is not None and rejects:
+            regions = self.mapping.phone_regions()
+            candidates = [
+                text_identifiers(r["raw"], key_sources=[self.mapping.source], regions=regions) for r in rejects
+            ]
+            theirs = self.erased.matching(conn, candidates)
+            if theirs:
+                self._skip(len(theirs))
+                rejects = [r for n, r in enumerate(rejects) if n not in theirs]
+        for r in rejects:
+            self.report.rejected += 1
+            if len(self.report.problems) < self.problem_limit:
+                problem = Problem(message=r["reason"], file=Path(self.origin).name, row=r["row"], field=r["field"])
+                self.report.problems.append(problem)
+        store.add_rejects(conn, self.report.import_id, rejects)
+
+    def _skip(self, n: int) -> None:
+        self.report.skipped[SKIPPED_ERASED] = self.report.skipped.get(SKIPPED_ERASED, 0) + n
 
     def erased_records(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> set[int]:
         """Positions in the batch of records belonging to an erased person (by key, e-mail or phone)."""
-        if not self.check_erased or not batch.pending:
+        if self.erased is None or not batch.pending:
             return set()
-        assert self.keyring is not None  # noqa: S101 - `open` refuses to check without it
         idents: list[list[str]] = []
         for pending, norm in zip(batch.pending, normalised, strict=True):
             values = json.loads(norm.json)
@@ -222,8 +237,7 @@ class SourceImport:
                 if isinstance(value, str) and value.strip():
                     own.append(suppression.identifier(kind, value))
             idents.append(own)
-        found = suppression.erased(conn, self.keyring, {i for own in idents for i in own})
-        return {n for n, own in enumerate(idents) if found.intersection(own)}
+        return self.erased.matching(conn, idents)
 
     def write(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> None:
         """Store one batch: new records, changed records, returned records and the batch's rejects."""
@@ -233,7 +247,7 @@ class SourceImport:
         erased = self.erased_records(conn, batch, normalised)
         for n, (pending, norm) in enumerate(zip(batch.pending, normalised, strict=True)):
             if n in erased:  # counted only: no value of theirs in the report, the rejects or the log
-                report.skipped[SKIPPED_ERASED] = report.skipped.get(SKIPPED_ERASED, 0) + 1
+                self._skip(1)
                 continue
             for name, reason in norm.invalid.items():
                 report.invalid[name] = report.invalid.get(name, 0) + 1
@@ -253,7 +267,7 @@ class SourceImport:
         store.update_records_fast(conn, updates, import_id=report.import_id, now=now)
         store.mark_present(conn, batch.returned)
         report.returned += len(batch.returned)
-        store.add_rejects(conn, report.import_id, batch.rejects)
+        self.settle_rejects(conn, batch)
 
     def close(self, conn: Connection, *, status: str, now: datetime, actor: str, origin: str | None = None) -> None:
         """Mark what disappeared (complete snapshots only), record the figures and the audit entry."""

@@ -89,7 +89,9 @@ def import_dataset(app: Epistola, folder: Path, progress: ProgressFactory) -> Da
             continue
         events_map = event_mapping(mapping_name)
         with progress(f"import {filename}", None) as update:
-            out.events.append(import_events(app.engine, path, events_map, clock=app.clock, progress=update))
+            out.events.append(
+                import_events(app.engine, path, events_map, clock=app.clock, progress=update, keyring=keyring)
+            )
     with app.engine.begin() as conn:
         out.events_linked_later = link_events(conn)
     with app.engine.begin() as conn:  # overlay, modelled values, profiles back into customers.attributes

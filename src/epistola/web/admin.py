@@ -12,7 +12,7 @@ from sqlalchemy import select
 from epistola import accounts, audit
 from epistola.accounts import ApiKey, Permission, Role
 from epistola.store.schema import audit_log
-from epistola.web.deps import AdminKey, AuditKey, ConnDep, client_ip, get_app
+from epistola.web.deps import API_ORIGIN, AdminKey, AuditKey, ConnDep, get_app
 
 router = APIRouter(prefix="/api/v1")
 
@@ -54,7 +54,7 @@ def create_key(body: KeyIn, conn: ConnDep, key: AdminKey, request: Request) -> N
         role=body.role,
         now=get_app(request).clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
     )
     return NewKeyOut(**KeyOut.of(created).model_dump(), key=plaintext)
 
@@ -66,7 +66,7 @@ def list_keys(conn: ConnDep, key: AdminKey, include_revoked: bool = True) -> lis
 
 @router.delete("/keys/{key_id}", tags=["keys"], summary="Revoke an API key for good")
 def revoke_key(key_id: int, conn: ConnDep, key: AdminKey, request: Request) -> KeyOut:
-    revoked = accounts.revoke_key(conn, key_id, now=get_app(request).clock(), actor=key.name, origin=client_ip(request))
+    revoked = accounts.revoke_key(conn, key_id, now=get_app(request).clock(), actor=key.name, origin=API_ORIGIN)
     return KeyOut.of(revoked)
 
 

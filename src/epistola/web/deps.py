@@ -107,8 +107,17 @@ ReaderKey = Annotated[ApiKey, require(Permission.READ)]
 
 
 def client_ip(request: Request) -> str | None:
-    """Where the request came from (uvicorn resolves X-Forwarded-For from trusted proxies)."""
+    """Where the request came from (uvicorn resolves X-Forwarded-For from trusted proxies).
+
+    Only for the proof of a consent a customer gives on a page (erased with them); never an audit origin.
+    """
     return request.client.host if request.client else None
+
+
+#: The audit origin of every change made with an API key. The key's name is the actor; the caller's
+#: address is not kept (docs/privacy.md, "Audit"): a key identifies the caller, an address adds nothing
+#: but personal data in an append-only log.
+API_ORIGIN = "api"
 
 
 def audited(
@@ -120,7 +129,7 @@ def audited(
     details: dict[str, Any] | None,
     request: Request,
 ) -> None:
-    """Write the audit row of a change made through the API: who (key name), what, when, from where.
+    """Write the audit row of a change made through the API: who (key name), what, when; origin ``api``.
 
     `details` must not hold personal data: name the record, do not copy it.
     """
@@ -132,5 +141,5 @@ def audited(
         entity=entity,
         entity_id=entity_id,
         details=details,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
     )

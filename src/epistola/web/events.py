@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from epistola.accounts import ApiKey, Permission
+from epistola.consent.keys import Keyring
 from epistola.feedback.activity import ActivityBatch, store_activity
-from epistola.web.deps import ConnDep, client_ip, get_app, require
+from epistola.web.deps import API_ORIGIN, ConnDep, get_app, require
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 DataKey = Annotated[ApiKey, require(Permission.MANAGE_DATA)]
@@ -27,6 +28,7 @@ class ActivityOut(BaseModel):
     duplicates: int = Field(description="Events whose id (per source) was stored before: nothing done again.")
     linked: int = Field(description="Events tied to a customer now.")
     unlinked: int = Field(description="Events kept with their identifiers, tied once the customer is known.")
+    skipped: int = Field(0, description="Events of people who were erased: not stored at all.")
 
 
 @router.post(
@@ -41,8 +43,9 @@ def post_activity(body: ActivityBatch, conn: ConnDep, key: DataKey, request: Req
         body,
         now=app.clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
         max_batch=app.settings.events_max_batch,
+        keyring=Keyring.from_settings(app.settings),
     )
     return ActivityOut(
         received=stored.received,
@@ -50,4 +53,5 @@ def post_activity(body: ActivityBatch, conn: ConnDep, key: DataKey, request: Req
         duplicates=stored.duplicates,
         linked=stored.linked,
         unlinked=stored.unlinked,
+        skipped=stored.skipped,
     )

@@ -23,7 +23,7 @@ from epistola.hub.quality import quality_report
 from epistola.hub.quality_html import render_quality
 from epistola.hub.sources import mapping_for, register_mapping
 from epistola.hub.store import source_summary
-from epistola.web.deps import ConnDep, PublicRoute, ReaderKey, client_ip, get_app, require
+from epistola.web.deps import API_ORIGIN, ConnDep, PublicRoute, ReaderKey, get_app, require
 from epistola.web.ui.pages import PageKey
 
 router = APIRouter(prefix="/api/v1", tags=["hub"])
@@ -67,6 +67,10 @@ class EventsOut(BaseModel):
     linked: int
     unlinked: int
     rejected: int
+    skipped: dict[str, int] = Field(
+        description="Events (and rejected rows) not stored at all, by reason (`erased subject`: a person who was "
+        "erased)."
+    )
     rejects: list[RejectOut]
 
 
@@ -90,9 +94,7 @@ def list_sources(conn: ConnDep, key: ReaderKey) -> list[dict[str, Any]]:
 def put_mapping(
     name: str, conn: ConnDep, key: DataKey, request: Request, mapping: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    registered = register_mapping(
-        conn, name, mapping, now=get_app(request).clock(), actor=key.name, origin=client_ip(request)
-    )
+    registered = register_mapping(conn, name, mapping, now=get_app(request).clock(), actor=key.name, origin=API_ORIGIN)
     return {"source": registered.source, "kind": "events" if isinstance(registered, EventMapping) else "records"}
 
 
@@ -109,7 +111,7 @@ def post_records(name: str, body: RecordsIn, conn: ConnDep, key: DataKey, reques
         body.records,
         now=app.clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
         keyring=Keyring.from_settings(app.settings),
     )  # its `problems` hold every reject of an API batch
     return RecordsOut(
@@ -131,8 +133,15 @@ def post_events(name: str, body: EventsIn, conn: ConnDep, key: DataKey, request:
     mapping = mapping_for(conn, name)
     if not isinstance(mapping, EventMapping):
         raise InputError(f"{name!r} is a source of customer records", hint=f"POST to /api/v1/sources/{name}/records.")
+    app = get_app(request)
     report = import_event_batch(
-        conn, mapping, body.events, now=get_app(request).clock(), actor=key.name, origin=client_ip(request)
+        conn,
+        mapping,
+        body.events,
+        now=app.clock(),
+        actor=key.name,
+        origin=API_ORIGIN,
+        keyring=Keyring.from_settings(app.settings),
     )
     return EventsOut(
         import_id=report.import_id,
@@ -142,6 +151,7 @@ def post_events(name: str, body: EventsIn, conn: ConnDep, key: DataKey, request:
         linked=report.linked,
         unlinked=report.unlinked,
         rejected=report.rejected,
+        skipped=report.skipped,
         rejects=[RejectOut(row=p.row or 0, field=p.field, reason=p.message) for p in report.problems],
     )
 

@@ -25,7 +25,7 @@ from epistola.consent.policy import parse_policy
 from epistola.consent.rectify import rectify
 from epistola.consent.subjects import person_ids
 from epistola.errors import InputError, NotFound, Problem
-from epistola.web.deps import ConnDep, ReaderKey, client_ip, get_app, require
+from epistola.web.deps import API_ORIGIN, ConnDep, ReaderKey, get_app, require
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 PrivacyKey = Annotated[ApiKey, require(Permission.PRIVACY)]
@@ -80,7 +80,7 @@ def add_consent(customer_id: int, body: ConsentIn, conn: ConnDep, key: PrivacyKe
         expires_at=body.expires_at,
         proof={k: v for k, v in body.proof.model_dump().items() if v is not None},
     )
-    record_entries(conn, [entry], now=now, actor=key.name, origin=client_ip(request))
+    record_entries(conn, [entry], now=now, actor=key.name, origin=API_ORIGIN)
     return dict(jsonable(vars(entry)))
 
 
@@ -121,7 +121,7 @@ def suppress(body: SuppressionIn, conn: ConnDep, key: PrivacyKey, request: Reque
         source=f"api:{key.name}",
         now=app.clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
     )
     return {"added": added}
 
@@ -136,7 +136,7 @@ def lift(body: LiftIn, conn: ConnDep, key: PrivacyKey, request: Request) -> dict
         scope=body.scope,
         now=app.clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
     )
     return {"removed": removed}
 
@@ -160,7 +160,7 @@ def export(customer_id: int, conn: ConnDep, key: PrivacyKey, request: Request) -
         keyring=Keyring.from_settings(app.settings),
         now=app.clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
     )
 
 
@@ -178,7 +178,7 @@ def erase(customer_id: int, body: ErasureIn, conn: ConnDep, key: PrivacyKey, req
         keyring=Keyring.from_settings(app.settings),
         now=app.clock(),
         actor=key.name,
-        origin=client_ip(request),
+        origin=API_ORIGIN,
         verify=body.verify,
     )
     return dict(jsonable(vars(report)))
@@ -207,7 +207,7 @@ class CorrectionIn(BaseModel):
 def correct(customer_id: int, body: CorrectionIn, conn: ConnDep, key: PrivacyKey, request: Request) -> dict[str, Any]:
     app = get_app(request)
     changes = body.model_dump(exclude_unset=True)
-    row = rectify(conn, customer_id, changes, now=app.clock(), actor=key.name, origin=client_ip(request))
+    row = rectify(conn, customer_id, changes, now=app.clock(), actor=key.name, origin=API_ORIGIN)
     return dict(jsonable(row))
 
 
