@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ LINK_NAMES = tuple(sorted(CONTEXT_SCHEMA["links"] or ()))
 AGENT_FIELDS = tuple(sorted(CONTEXT_SCHEMA["agent"] or ()))
 DOCUMENT_FIELDS = tuple(sorted(CONTEXT_SCHEMA["document"] or ()))
 _LINK_SET = frozenset(LINK_NAMES)
-_NO_LINKS: Mapping[str, str | None] = {}
+_NO_LINK_VALUES: dict[str, str | None] = dict.fromkeys(LINK_NAMES)  # copied per message
 _NO_AGENT: Mapping[str, Any] = dict.fromkeys(AGENT_FIELDS)  # shared: templates cannot change it
 _NO_SEGMENTS: frozenset[str] = frozenset()
 
@@ -37,14 +37,35 @@ COUNTRY_NAMES = {
 
 def customer_context(row: Mapping[str, Any]) -> dict[str, Any]:
     """What a template may know about a customer (no phone or street: the layout places the address)."""
-    ctx: dict[str, Any] = {k: row.get(k) for k in CUSTOMER_FIELDS}
-    ctx["full_name"] = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p) or None
-    birth = ctx.get("birth_date")
+    get = row.get
+    # CUSTOMER_FIELDS spelt out (a test keeps them equal): a dict display is twice as fast as a loop.
+    ctx: dict[str, Any] = {
+        "age": get("age"),
+        "attributes": get("attributes") or {},  # the sandbox is immutable: no copy needed
+        "birth_date": get("birth_date"),
+        "city": get("city"),
+        "country": get("country"),
+        "email": get("email"),
+        "first_name": get("first_name"),
+        "gender": get("gender"),
+        "id": get("id"),
+        "last_name": get("last_name"),
+        "locale": language(get("locale")),
+        "postcode": get("postcode"),
+        "region": get("region"),
+        "full_name": _full_name(get("first_name"), get("last_name")),
+    }
+    birth = ctx["birth_date"]
     if isinstance(birth, date):
         ctx["birth_date"] = birth.isoformat()
-    ctx["attributes"] = row.get("attributes") or {}  # the sandbox is immutable: no copy needed
-    ctx["locale"] = language(row.get("locale"))
     return ctx
+
+
+def _full_name(first: Any, last: Any) -> str | None:
+    """``first last``, either alone, or None; the join, spelt out for the usual strings and Nones."""
+    if (first is None or type(first) is str) and (last is None or type(last) is str):
+        return (first + " " + last if last else first) if first else (last or None)
+    return " ".join(p for p in (first, last) if p) or None
 
 
 def age_on(birth: object, day: date) -> int | None:
@@ -125,25 +146,28 @@ def render_context(
     """The full render context for one customer (see the module docstring)."""
     person = customer_context(customer)
     person["age"] = age_on(customer.get("birth_date"), today)
-    links = links or _NO_LINKS
-    if not _LINK_SET.issuperset(links):
-        unknown = sorted(set(links) - _LINK_SET)
-        raise TemplateError(f"unknown links {unknown}; designs know {', '.join(LINK_NAMES)}")
+    if links:
+        if not _LINK_SET.issuperset(links):
+            unknown = sorted(set(links) - _LINK_SET)
+            raise TemplateError(f"unknown links {unknown}; designs know {', '.join(LINK_NAMES)}")
+        link_values = {name: links.get(name) for name in LINK_NAMES}
+    else:
+        link_values = _NO_LINK_VALUES.copy()
     doc: dict[str, Any] | None = None
     if document is not None:
         doc = {k: document.get(k) for k in DOCUMENT_FIELDS}
         doc["lines"] = [dict(line) for line in document.get("lines") or ()]
     return {
         "customer": person,
-        "campaign": {"id": None, "name": None, **(campaign or {})},
+        "campaign": {"id": None, "name": None, **campaign} if campaign else {"id": None, "name": None},
         "message": {"id": message_id},
-        "links": {name: links.get(name) for name in LINK_NAMES},
-        "today": today.isoformat() if isinstance(today, date | datetime) else str(today),
+        "links": link_values,
+        "today": today.isoformat() if isinstance(today, date) else str(today),  # a datetime is a date
         "greeting": greeting(
             person["locale"],
-            gender=person.get("gender"),
-            first_name=person.get("first_name"),
-            last_name=person.get("last_name"),
+            gender=person["gender"],
+            first_name=person["first_name"],
+            last_name=person["last_name"],
             middle_name=person["attributes"].get("middle_name"),
         ),
         "agent": {k: agent.get(k) for k in AGENT_FIELDS} if agent else _NO_AGENT,

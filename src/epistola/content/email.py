@@ -24,7 +24,7 @@ from epistola.content.blocks import Codes, html_template, link_attributes, rende
 from epistola.content.brand import Brand
 from epistola.content.design import Design, Variant, expand_snippets
 from epistola.content.markdown import typst_string
-from epistola.content.sandbox import Sandbox, check_template, render_shared, template_errors
+from epistola.content.sandbox import Sandbox, check_template, render_shared, shared_context, template_errors
 from epistola.errors import TemplateError
 
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
@@ -183,7 +183,7 @@ class CompiledEmail:
             subject = " ".join(render_shared(parts.subject, ctx).split())
             ctx["_subject"] = subject
             ctx["_preheader"] = " ".join(render_shared(parts.preheader, ctx).split()) if parts.preheader else ""
-            pieces = tuple(parts.html.root_render_func(parts.html.new_context(ctx, shared=True)))
+            pieces = tuple(parts.html.root_render_func(shared_context(parts.html, ctx)))
             text = render_shared(parts.text, ctx)
         tracked: Callable[[], tuple[str, ...]] | None = ctx.get("_urls")
         return RenderedEmail(

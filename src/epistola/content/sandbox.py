@@ -8,12 +8,15 @@ the declared context, and sandbox violations, each with its line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.filters import do_urlencode
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from epistola.content.l10n import FILTERS
@@ -67,6 +70,19 @@ def _blank_none(value: Any) -> Any:
     return "" if value is None else value
 
 
+# A plain dict has no attributes of its own beyond its class's, so any other name is a key lookup.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+# What `urllib.parse.quote` leaves alone (with Jinja's `safe="/"`): such a value needs no encoding.
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.\-~/]*")
+
+
+def _urlencode(value: Any) -> str:
+    """Jinja's `urlencode`, without encoding a value that has nothing to encode (most link parameters)."""
+    if type(value) is str and _URL_SAFE.fullmatch(value):
+        return value
+    return str(do_urlencode(value))
+
+
 class Sandbox(ImmutableSandboxedEnvironment):
     """A sandboxed environment with the filters Epistola offers (localisation included) and without `attr`.
 
@@ -97,6 +113,17 @@ class Sandbox(ImmutableSandboxedEnvironment):
         for name in _BLOCKED_FILTERS:
             self.filters.pop(name, None)
         self.filters.update(FILTERS)
+        self.filters["urlencode"] = _urlencode
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`customer.city` on a context dict: the key, without the failed attribute lookup (and its
+        exception) that the sandbox tries first; the same result, since a dict has no other attributes."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 def _line_of(source: str, needle: str) -> int | None:
@@ -287,4 +314,11 @@ def render_shared(template: Template, context: dict[str, Any]) -> str:
     a short template; hot paths (a campaign renders millions) render into the prepared mapping directly.
     Templates see only what is in `context`: no `range`, `lipsum` or `cycler` (nothing a design needs).
     """
-    return "".join(template.root_render_func(template.new_context(context, shared=True)))
+    return "".join(template.root_render_func(shared_context(template, context)))
+
+
+def shared_context(template: Template, context: dict[str, Any]) -> Context:
+    """`template.new_context(context, shared=True)` at a third of the cost: the same context, built without
+    copying the globals' names, which only imports and macros read (templates have neither)."""
+    env = template.environment
+    return env.context_class(env, context, template.name, template.blocks)

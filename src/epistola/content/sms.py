@@ -93,24 +93,29 @@ def _split(weights: list[int], capacity: int) -> int:
 
 def count(text: str) -> SmsCount:
     """Encoding, length in units and number of segments, exactly as a handset or SMSC would split it."""
-    enc = encoding_of(text)
-    if enc == "gsm7":
-        doubled = len(_EXTENSION.findall(text))
+    enc, units, segments = _measure(text)
+    return SmsCount(encoding=enc, units=units, segments=segments)
+
+
+def _measure(text: str) -> tuple[Encoding, int, int]:
+    """`count` as a tuple: rendering needs the numbers, not another frozen record per message."""
+    if _NOT_GSM7.search(text) is None:
+        doubled = len(_EXTENSION.findall(text)) if _EXTENSION.search(text) else 0
         units = len(text) + doubled
-        if units <= SINGLE[enc]:
-            return SmsCount(encoding=enc, units=units, segments=1 if units else 0)
+        if units <= SINGLE["gsm7"]:
+            return "gsm7", units, 1 if units else 0
         if not doubled:
-            return SmsCount(encoding=enc, units=units, segments=-(-units // CONCATENATED[enc]))
+            return "gsm7", units, -(-units // CONCATENATED["gsm7"])
         weights = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
-    else:
-        astral = len(_ASTRAL.findall(text))
-        units = len(text) + astral
-        if units <= SINGLE[enc]:
-            return SmsCount(encoding=enc, units=units, segments=1)
-        if not astral:
-            return SmsCount(encoding=enc, units=units, segments=-(-units // CONCATENATED[enc]))
-        weights = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    return SmsCount(encoding=enc, units=units, segments=_split(weights, CONCATENATED[enc]))
+        return "gsm7", units, _split(weights, CONCATENATED["gsm7"])
+    astral = len(_ASTRAL.findall(text)) if _ASTRAL.search(text) else 0
+    units = len(text) + astral
+    if units <= SINGLE["ucs2"]:
+        return "ucs2", units, 1
+    if not astral:
+        return "ucs2", units, -(-units // CONCATENATED["ucs2"])
+    weights = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    return "ucs2", units, _split(weights, CONCATENATED["ucs2"])
 
 
 def shorten_links(text: str, link: Callable[[str], str]) -> tuple[str, tuple[str, ...]]:
@@ -170,5 +175,5 @@ class CompiledSms:
             text, urls = shorten_links(text, link)
         else:
             urls = tuple(dict.fromkeys(URL.findall(text)))
-        info = count(text)
-        return RenderedSms(text=text, encoding=info.encoding, units=info.units, segments=info.segments, urls=urls)
+        enc, units, segments = _measure(text)
+        return RenderedSms(text=text, encoding=enc, units=units, segments=segments, urls=urls)
