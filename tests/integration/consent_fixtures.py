@@ -9,11 +9,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
+from epistola.consent import suppression
+from epistola.consent.keys import Keyring
+from epistola.consent.ledger import append_entries, current_state
+from epistola.consent.model import ConsentEntry
 from epistola.delivery.ports import ClaimedMessage
 from epistola.store.schema import (
     campaign_steps,
@@ -24,6 +28,9 @@ from epistola.store.schema import (
     template_versions,
     templates,
 )
+
+if TYPE_CHECKING:
+    from epistola.app import Epistola
 
 _names = itertools.count(1)
 
@@ -106,3 +113,33 @@ def claimed(conn: Connection, queued: Queued) -> list[ClaimedMessage]:
         )
         for r in rows
     ]
+
+
+def sms_customer(app: Epistola, phone: str, locale: str) -> int:
+    """A customer with a phone who agreed to SMS marketing three days ago."""
+    now = app.clock()
+    with app.engine.begin() as conn:
+        (cid,) = add_customers(conn, [{"phone": phone, "locale": locale}], now)
+        granted = ConsentEntry(
+            customer_id=cid,
+            channel="sms",
+            purpose="marketing",
+            status="granted",
+            source="crm",
+            recorded_at=now - timedelta(days=3),
+        )
+        append_entries(conn, [granted])
+    return cid
+
+
+def sms_state(app: Epistola, cid: int) -> str | None:
+    """The customer's SMS marketing consent now."""
+    with app.engine.connect() as conn:
+        return current_state(conn, [cid], channel="sms", purpose="marketing", now=app.clock()).get(cid)
+
+
+def phone_suppressions(app: Epistola, phone: str) -> list[str]:
+    """`scope:reason` of every suppression of the number."""
+    with app.engine.connect() as conn:
+        found = suppression.lookup(conn, Keyring.from_settings(app.settings), [suppression.identifier("phone", phone)])
+    return sorted(f"{s.scope}:{s.reason}" for rows in found.values() for s in rows)

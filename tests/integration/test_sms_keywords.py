@@ -8,19 +8,16 @@ import asyncio
 import hmac
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from consent_fixtures import add_customers
+from consent_fixtures import phone_suppressions, sms_customer, sms_state
 from sqlalchemy import func, select
 
 from epistola.app import Epistola, create_app
 from epistola.config import load_settings
 from epistola.consent import suppression
 from epistola.consent.keys import Keyring
-from epistola.consent.ledger import append_entries, current_state
-from epistola.consent.model import ConsentEntry
 from epistola.consent.sms_keywords import mark_reply_failed, mark_reply_sent, pending_replies
 from epistola.consent.texts import SMS_REPLIES
 from epistola.store.schema import consents, sms_replies
@@ -51,37 +48,6 @@ def post(client: TestClient, payload: dict[str, Any], *, secret: str = SECRET) -
     )
 
 
-def customer(app: Epistola, phone: str, locale: str) -> int:
-    now = app.clock()
-    with app.engine.begin() as conn:
-        (cid,) = add_customers(conn, [{"phone": phone, "locale": locale}], now)
-        append_entries(
-            conn,
-            [
-                ConsentEntry(
-                    customer_id=cid,
-                    channel="sms",
-                    purpose="marketing",
-                    status="granted",
-                    source="crm",
-                    recorded_at=now - timedelta(days=3),
-                )
-            ],
-        )
-    return cid
-
-
-def sms_state(app: Epistola, cid: int) -> str | None:
-    with app.engine.connect() as conn:
-        return current_state(conn, [cid], channel="sms", purpose="marketing", now=app.clock()).get(cid)
-
-
-def suppressed(app: Epistola, phone: str) -> list[str]:
-    with app.engine.connect() as conn:
-        found = suppression.lookup(conn, Keyring.from_settings(app.settings), [suppression.identifier("phone", phone)])
-    return sorted(f"{s.scope}:{s.reason}" for rows in found.values() for s in rows)
-
-
 @pytest.mark.parametrize(
     ("phone", "locale", "word", "language"),
     [
@@ -94,7 +60,7 @@ def suppressed(app: Epistola, phone: str) -> list[str]:
 def test_stop_withdraws_and_is_confirmed_once(
     sms_app: Epistola, client: TestClient, phone: str, locale: str, word: str, language: str
 ) -> None:
-    cid = customer(sms_app, phone, locale)
+    cid = sms_customer(sms_app, phone, locale)
     payload = {"id": "in-1", "provider": "acme", "from": phone, "text": word}
     first = post(client, payload)
     assert first.status_code == 200 and first.json() == {
@@ -105,7 +71,7 @@ def test_stop_withdraws_and_is_confirmed_once(
     }
     assert phone not in first.text
     assert sms_state(sms_app, cid) == "withdrawn"
-    assert suppressed(sms_app, phone) == ["sms:keyword"]
+    assert phone_suppressions(sms_app, phone) == ["sms:keyword"]
 
     with sms_app.engine.connect() as conn:
         ledger_rows = conn.execute(select(func.count()).select_from(consents)).scalar_one()
@@ -123,12 +89,12 @@ def test_stop_withdraws_and_is_confirmed_once(
 
 def test_start_restores_and_help_only_answers(sms_app: Epistola, client: TestClient) -> None:
     phone = "+48601234567"
-    cid = customer(sms_app, phone, "pl")
+    cid = sms_customer(sms_app, phone, "pl")
     post(client, {"id": "1", "from": phone, "text": "STOP"})
     sms_app.clock.advance(minutes=5)  # type: ignore[attr-defined]
     assert post(client, {"id": "2", "from": phone, "text": "ZAPISZ"}).json()["keyword"] == "start"
     assert sms_state(sms_app, cid) == "granted"
-    assert suppressed(sms_app, phone) == []
+    assert phone_suppressions(sms_app, phone) == []
     sms_app.clock.advance(minutes=5)  # type: ignore[attr-defined]
     with sms_app.engine.connect() as conn:
         before = conn.execute(select(func.count()).select_from(consents)).scalar_one()
@@ -148,13 +114,13 @@ def test_a_start_does_not_lift_a_legal_suppression(sms_app: Epistola, client: Te
         keyring = Keyring.from_settings(sms_app.settings)
         suppression.add(conn, keyring, [ident], scope="all", reason="legal", source="t", now=sms_app.clock(), actor="t")
     assert post(client, {"id": "x", "from": phone, "text": "START"}).json()["customers"] == 0
-    assert suppressed(sms_app, phone) == ["all:legal"]
+    assert phone_suppressions(sms_app, phone) == ["all:legal"]
 
 
 def test_stop_from_an_unknown_number_still_suppresses_it(sms_app: Epistola, client: TestClient) -> None:
     phone = "+447700900555"
     assert post(client, {"id": "u", "from": phone, "text": "unsubscribe"}).json()["customers"] == 0
-    assert suppressed(sms_app, phone) == ["sms:keyword"]
+    assert phone_suppressions(sms_app, phone) == ["sms:keyword"]
 
 
 @pytest.mark.parametrize(
@@ -187,8 +153,8 @@ def test_confirmations_reach_a_real_smsc_exactly_once(sms_app: Epistola, client:
     from epistola.delivery.smpp_sink import SmppPolicy, SmppSink
 
     phones = ["+48601234567", "+79161234567"]
-    customer(sms_app, phones[0], "pl")
-    customer(sms_app, phones[1], "ru")
+    sms_customer(sms_app, phones[0], "pl")
+    sms_customer(sms_app, phones[1], "ru")
     post(client, {"id": "a", "from": phones[0], "text": "STOP"})
     post(client, {"id": "b", "from": phones[1], "text": "СТОП"})
     post(client, {"id": "b", "from": phones[1], "text": "СТОП"})  # the provider retries

@@ -9,14 +9,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from consent_fixtures import add_customers
+from consent_fixtures import phone_suppressions, sms_customer, sms_state
 from sqlalchemy import func, select
 
 from epistola.app import Epistola
-from epistola.consent import suppression
 from epistola.consent.keys import Keyring
-from epistola.consent.ledger import append_entries, current_state
-from epistola.consent.model import ConsentEntry
 from epistola.consent.sms_keywords import pending_replies
 from epistola.consent.texts import SMS_REPLIES
 from epistola.delivery.ports import Envelope
@@ -38,34 +35,11 @@ def smsc() -> Iterator[SmppSink]:
 
 
 def customer(app: Epistola, phone: str = PHONE, locale: str = "pl") -> int:
-    now = app.clock()
-    with app.engine.begin() as conn:
-        (cid,) = add_customers(conn, [{"phone": phone, "locale": locale}], now)
-        append_entries(
-            conn,
-            [
-                ConsentEntry(
-                    customer_id=cid,
-                    channel="sms",
-                    purpose="marketing",
-                    status="granted",
-                    source="crm",
-                    recorded_at=now - timedelta(days=3),
-                )
-            ],
-        )
-    return cid
-
-
-def sms_state(app: Epistola, cid: int) -> str | None:
-    with app.engine.connect() as conn:
-        return current_state(conn, [cid], channel="sms", purpose="marketing", now=app.clock()).get(cid)
+    return sms_customer(app, phone, locale)
 
 
 def suppressed(app: Epistola, phone: str = PHONE) -> list[str]:
-    with app.engine.connect() as conn:
-        found = suppression.lookup(conn, Keyring.from_settings(app.settings), [suppression.identifier("phone", phone)])
-    return sorted(f"{s.scope}:{s.reason}" for rows in found.values() for s in rows)
+    return phone_suppressions(app, phone)
 
 
 def ledger_rows(app: Epistola) -> int:

@@ -195,17 +195,21 @@ def erase_customer(
 
     idents = [suppression.identifier("email", e) for e in sorted(found.emails)]
     idents += [suppression.identifier("phone", p) for p in sorted(found.phones)]
-    suppressed = suppression.add(
-        conn,
-        keyring,
-        idents,
-        scope="all",
-        reason="legal",
-        source=suppression.ERASURE,
-        now=now,
-        actor=actor,
-        origin=origin,
-    )
+
+    def suppress(identifiers: list[str]) -> int:
+        return suppression.add(
+            conn,
+            keyring,
+            identifiers,
+            scope="all",
+            reason="legal",
+            source=suppression.ERASURE,
+            now=now,
+            actor=actor,
+            origin=origin,
+        )
+
+    suppressed = suppress(idents)
     # The keys of the person's source records too, so that re-importing a file still holding them skips
     # them rather than bringing the person back (see `epistola.hub.ingest`).
     record_keys = [
@@ -217,17 +221,7 @@ def erase_customer(
             .where(clause)
         )
     ]
-    keys_kept = suppression.add(
-        conn,
-        keyring,
-        record_keys,
-        scope="all",
-        reason="legal",
-        source=suppression.ERASURE,
-        now=now,
-        actor=actor,
-        origin=origin,
-    )
+    keys_kept = suppress(record_keys)
 
     message_ids = [
         int(m) for c in _in(messages.c.customer_id, ids) for m in conn.execute(select(messages.c.id).where(c)).scalars()

@@ -230,12 +230,7 @@ class EventImport:
             theirs = self.erased.matching(conn, [text_identifiers(r["raw"], key_sources=sources) for r in rejects])
             self.skip(len(theirs))
             rejects = [r for n, r in enumerate(rejects) if n not in theirs]
-        for r in rejects:
-            self.report.rejected += 1
-            if len(self.report.problems) < self.problem_limit:
-                problem = Problem(message=r["reason"], file=Path(self.origin).name, row=r["row"], field=r["field"])
-                self.report.problems.append(problem)
-        store.add_rejects(conn, self.report.import_id, rejects)
+        store.settle_rejects(conn, self.report, rejects, origin=self.origin, problem_limit=self.problem_limit)
 
     def close(self, conn: Connection, *, status: str, now: datetime, actor: str, origin: str | None = None) -> None:
         self.flush_rejects(conn)

@@ -214,12 +214,7 @@ class SourceImport:
             if theirs:
                 self._skip(len(theirs))
                 rejects = [r for n, r in enumerate(rejects) if n not in theirs]
-        for r in rejects:
-            self.report.rejected += 1
-            if len(self.report.problems) < self.problem_limit:
-                problem = Problem(message=r["reason"], file=Path(self.origin).name, row=r["row"], field=r["field"])
-                self.report.problems.append(problem)
-        store.add_rejects(conn, self.report.import_id, rejects)
+        store.settle_rejects(conn, self.report, rejects, origin=self.origin, problem_limit=self.problem_limit)
 
     def _skip(self, n: int) -> None:
         self.report.skipped[SKIPPED_ERASED] = self.report.skipped.get(SKIPPED_ERASED, 0) + n

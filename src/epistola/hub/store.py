@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from epistola.errors import Problem
 from epistola.store.dialect import insert_id
 from epistola.store.schema import import_rejects, imports, source_records, sources
 
@@ -182,6 +184,23 @@ def mark_missing(conn: Connection, ids: Iterable[int], now: datetime) -> None:
 def add_rejects(conn: Connection, import_id: int, rejects: Sequence[dict[str, Any]]) -> None:
     if rejects:
         conn.execute(insert(import_rejects), [{"import_id": import_id, **r} for r in rejects])
+
+
+class RejectCounts(Protocol):
+    import_id: int
+    rejected: int
+    problems: list[Problem]
+
+
+def settle_rejects(
+    conn: Connection, report: RejectCounts, rejects: Sequence[dict[str, Any]], *, origin: str, problem_limit: int
+) -> None:
+    """Count `rejects` in the import's report, name the first `problem_limit` as problems, store them all."""
+    for r in rejects:
+        report.rejected += 1
+        if len(report.problems) < problem_limit:
+            report.problems.append(Problem(message=r["reason"], file=Path(origin).name, row=r["row"], field=r["field"]))
+    add_rejects(conn, report.import_id, rejects)
 
 
 def source_summary(conn: Connection) -> list[dict[str, Any]]:
