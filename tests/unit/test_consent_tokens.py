@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from epistola.consent import suppression
 from epistola.consent.keys import Keyring, parse_previous_keys
 from epistola.consent.links import PrivacyLinks
 from epistola.consent.suppression import identifier
 from epistola.consent.tokens import TOKEN_LENGTH, TokenKind, sign, verify
 from epistola.content.mime import MailParts, build_message
+from epistola.errors import InputError
 
 RING = Keyring.single("k" * 40)
 
@@ -108,6 +110,30 @@ def test_previous_keys_parse() -> None:
 )
 def test_identifiers_are_canonical(kind: str, value: str, expected: str) -> None:
     assert identifier(kind, value) == expected  # type: ignore[arg-type]
+
+
+_CANONICAL = st.from_regex(suppression._CANONICAL_EMAIL, fullmatch=True)
+
+
+@settings(max_examples=500)
+@given(st.emails() | _CANONICAL | st.text(max_size=40))
+def test_the_fast_email_identifier_hashes_what_the_library_would(value: str) -> None:
+    # The forms the hub stores (normalised at import), and anything else, hash the same way with or without
+    # email-validator: the suppressions added through it are found by the fast path at send time.
+    try:
+        stored = suppression.normalise_email(value)
+    except InputError:
+        stored = value
+    for address in (stored, value):
+        assert identifier("email", address) == suppression.validated_identifier("email", address)
+
+
+def test_the_unsubscribe_url_and_address_carry_one_verifiable_token() -> None:
+    links = PrivacyLinks(keyring=RING, base_url="https://mail.example.com/", mailbox="unsubscribe@example.com")
+    header = links.email_headers(42, 7)["List-Unsubscribe"]
+    assert header == f"<{links.unsubscribe_url(42, 7)}>, <{links.unsubscribe_mailto(42, 7)}>"
+    token = links.token_from_address(header.partition("mailto:")[2].partition("?")[0])
+    assert token is not None and verify(RING, TokenKind.UNSUBSCRIBE, token) is not None
 
 
 def test_list_unsubscribe_headers_survive_mime() -> None:

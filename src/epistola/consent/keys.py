@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,8 @@ class Keyring:
 
     current_version: int
     secrets: Mapping[int, bytes]
+    # Derived keys by (purpose, version), made once: every message signs links and hashes an address.
+    _derived: dict[tuple[str, int], bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.current_version not in self.secrets:
@@ -71,7 +73,12 @@ class Keyring:
 
     def key(self, purpose: str, version: int | None = None) -> bytes | None:
         """The key for `purpose` under `version` (default: current); None for a version we do not hold."""
-        secret = self.secrets.get(self.current_version if version is None else version)
-        if secret is None:
-            return None
-        return hmac.new(secret, f"epistola:{purpose}".encode(), hashlib.sha256).digest()
+        number = self.current_version if version is None else version
+        key = self._derived.get((purpose, number))
+        if key is None:
+            secret = self.secrets.get(number)
+            if secret is None:
+                return None
+            key = hmac.new(secret, f"epistola:{purpose}".encode(), hashlib.sha256).digest()
+            self._derived[(purpose, number)] = key
+        return key

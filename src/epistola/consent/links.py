@@ -59,10 +59,15 @@ class PrivacyLinks:
         return f"mailto:{local}+{token}@{domain}?subject=unsubscribe"
 
     def email_headers(self, customer_id: int, message_id: int) -> dict[str, str]:
-        """The two headers for a marketing e-mail (RFC 2369, RFC 8058)."""
+        """The two headers for a marketing e-mail (RFC 2369, RFC 8058).
+
+        The URL and the address carry the same token (same kind, customer and message): it is signed once.
+        """
+        token = sign(self.keyring, TokenKind.UNSUBSCRIBE, customer_id, message_id)
+        local, _, domain = self.mailbox.partition("@")
         return {
-            "List-Unsubscribe": f"<{self.unsubscribe_url(customer_id, message_id)}>, "
-            f"<{self.unsubscribe_mailto(customer_id, message_id)}>",
+            "List-Unsubscribe": f"<{self.base_url.rstrip('/')}{UNSUBSCRIBE_PATH}{token}>, "
+            f"<mailto:{local}+{token}@{domain}?subject=unsubscribe>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 

@@ -42,7 +42,7 @@ class LinkClaims:
 
 
 def _mac(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, body, "sha256").digest()[:MAC_BYTES]
+    return hmac.digest(key, body, "sha256")[:MAC_BYTES]
 
 
 def sign(keyring: Keyring, kind: TokenKind, customer_id: int, message_id: int | None = None) -> str:
