@@ -78,3 +78,22 @@ def test_list_unsubscribe_keeps_its_urls_readable_for_mailbox_providers() -> Non
     assert " ".join(str(msg["List-Unsubscribe"]).split()) == value and not msg.defects
     with pytest.raises(ValueError, match="ASCII"):
         build_message(dataclasses.replace(parts, headers={"List-Unsubscribe": "<https://пример.рф/u>"}))
+
+
+NAMES_WITH_BREAKS = ["Anna\nBcc: victim@example.org", "Anna\r\nX-Evil: 1", "Anna\rX-Evil: 1", "Анна\nX-Evil: 1"]
+
+
+@pytest.mark.parametrize("name", NAMES_WITH_BREAKS)
+def test_a_line_break_in_a_customer_name_cannot_add_a_header(name: str) -> None:
+    data = build_message(_parts("Autumn", "x", ["<p>x</p>"], name))
+    lines = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert not any(b"\r" in line or b"\n" in line for line in lines)  # no bare line break left in a header
+    assert not any(line.startswith((b"Bcc:", b"X-Evil:")) for line in lines)
+    msg = message_from_bytes(data, policy=policy.default)
+    assert msg["Bcc"] is None and msg["X-Evil"] is None and len(msg["To"].addresses) == 1
+
+
+def test_an_address_with_a_line_break_is_refused() -> None:
+    parts = dataclasses.replace(_parts("Autumn", "x", ["<p>x</p>"], ""), recipient="anna@example.pl\r\nBcc: x@y.z")
+    with pytest.raises(ValueError, match="bare e-mail address"):
+        build_message(parts)

@@ -94,6 +94,9 @@ _SPECIALS = frozenset('()<>@,;:\\".[]')
 
 
 def _address(name: str | None, address: str) -> str:
+    if any(ch in address for ch in "\r\n\t <>"):
+        raise ValueError(f"not a bare e-mail address: {address[:60]!r}")
+    name = " ".join((name or "").split())  # a line break in a name would start a header of its own
     if not name:
         return address
     if name.isascii():
