@@ -94,8 +94,12 @@ def test_consent_suppression_and_sms_commands(app: Epistola, customer: int) -> N
     assert "complaint" not in epistola(app, "check", "--email", "ewa@example.pl")
     assert "manual" in epistola(app, "check", "--email", "ewa@example.pl")
     epistola(app, "unsuppress", "--email", "ewa@example.pl", "--scope", "email")
-    assert "'keyword': 'stop'" in epistola(app, "sms-inbound", "--from", "+48601234567", "--text", "STOP", "--id", "1")
-    assert "'duplicate': True" in epistola(app, "sms-inbound", "--from", "+48601234567", "--text", "STOP", "--id", "1")
+    assert "keyword STOP applied to 1 customer(s)" in epistola(
+        app, "sms-inbound", "--from", "+48601234567", "--text", "STOP", "--id", "1"
+    )
+    assert "handled before: nothing changed" in epistola(
+        app, "sms-inbound", "--from", "+48601234567", "--text", "STOP", "--id", "1"
+    )
     assert "ledger consistent" in epistola(app, "verify-ledger")
     assert "/preferences/" in epistola(app, "link", str(customer))
     assert "opt_in" in epistola(app, "policy")

@@ -19,7 +19,7 @@ import typer
 from epistola.cli.common import app_of, console, table
 from epistola.consent import suppression
 from epistola.consent.erasure import erase_customer
-from epistola.consent.export import export_customer, jsonable
+from epistola.consent.export import export_customer
 from epistola.consent.keys import Keyring
 from epistola.consent.ledger import history, ledger_rows, record_entries, standings
 from epistola.consent.links import PrivacyLinks
@@ -335,9 +335,12 @@ def sms_inbound_cmd(
             Inbound(inbound_key=f"{provider}:{message_id}", sender=sender, text=text),
             now=app.clock(),
         )
-    console.print(
-        jsonable({"keyword": handled.keyword, "duplicate": handled.duplicate, "customers": len(handled.customers)})
-    )
+    if handled.duplicate:
+        console.print(f"message {message_id} from {provider} was handled before: nothing changed")
+    elif handled.keyword:
+        console.print(f"keyword {handled.keyword.upper()} applied to {len(handled.customers)} customer(s)")
+    else:
+        console.print(f"no keyword; kept as a reply from {len(handled.customers)} customer(s)")
 
 
 @privacy_app.command("mail-unsubscribe")
