@@ -115,20 +115,32 @@ def claimed(conn: Connection, queued: Queued) -> list[ClaimedMessage]:
     ]
 
 
+def grant(
+    conn: Connection,
+    ids: Sequence[int],
+    *,
+    channel: str,
+    at: datetime,
+    purposes: Sequence[str] = ("marketing",),
+    source: str = "crm",
+) -> None:
+    """Each customer granted `channel` for each purpose at `at`."""
+    append_entries(
+        conn,
+        [
+            ConsentEntry(customer_id=cid, channel=channel, purpose=p, status="granted", source=source, recorded_at=at)
+            for cid in ids
+            for p in purposes
+        ],
+    )
+
+
 def sms_customer(app: Epistola, phone: str, locale: str) -> int:
     """A customer with a phone who agreed to SMS marketing three days ago."""
     now = app.clock()
     with app.engine.begin() as conn:
         (cid,) = add_customers(conn, [{"phone": phone, "locale": locale}], now)
-        granted = ConsentEntry(
-            customer_id=cid,
-            channel="sms",
-            purpose="marketing",
-            status="granted",
-            source="crm",
-            recorded_at=now - timedelta(days=3),
-        )
-        append_entries(conn, [granted])
+        grant(conn, [cid], channel="sms", at=now - timedelta(days=3))
     return cid
 
 

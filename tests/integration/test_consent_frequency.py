@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from consent_fixtures import add_customers, claimed, queue_campaign
+from consent_fixtures import add_customers, claimed, grant, queue_campaign
 from sqlalchemy import insert, update
 
 from epistola.app import Epistola
 from epistola.campaigns.compose import EmailComposer
 from epistola.consent.gate import ConsentGate
-from epistola.consent.ledger import append_entries
 from epistola.consent.links import PrivacyLinks
-from epistola.consent.model import ConsentEntry
 from epistola.delivery import outbox
 from epistola.delivery.ports import Envelope, Skip
 from epistola.store.schema import customer_preferences, messages
@@ -36,20 +34,13 @@ def test_a_weekly_customer_gets_one_marketing_message_a_week(app: Epistola) -> N
         weekly, monthly, anything = add_customers(
             conn, [{"email": f"{n}@example.com", "country": "PL"} for n in ("weekly", "monthly", "any")], now
         )
-        append_entries(
+        grant(
             conn,
-            [
-                ConsentEntry(
-                    customer_id=cid,
-                    channel="email",
-                    purpose=purpose,
-                    status="granted",
-                    source="test",
-                    recorded_at=now - timedelta(days=60),
-                )
-                for cid in (weekly, monthly, anything)
-                for purpose in ("marketing", "service")
-            ],
+            [weekly, monthly, anything],
+            channel="email",
+            purposes=("marketing", "service"),
+            at=now - timedelta(days=60),
+            source="test",
         )
         conn.execute(
             insert(customer_preferences),

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from consent_fixtures import add_customers, claimed, queue_campaign
+from consent_fixtures import add_customers, claimed, grant, queue_campaign
 from sqlalchemy import select, update
 
 from epistola import accounts
@@ -19,9 +19,7 @@ from epistola.audience.segments import save_segment
 from epistola.campaigns.compose import EmailComposer
 from epistola.consent import preferences as prefs
 from epistola.consent.gate import ConsentGate
-from epistola.consent.ledger import append_entries
 from epistola.consent.links import PrivacyLinks
-from epistola.consent.model import ConsentEntry
 from epistola.content.templates import approve, save_version
 from epistola.delivery import outbox
 from epistola.delivery.ports import Envelope, Skip
@@ -50,21 +48,7 @@ def people(app: Epistola, *emails: str) -> list[int]:
     now = app.clock()
     with app.engine.begin() as conn:
         ids = add_customers(conn, [{"email": e, "country": "PL"} for e in emails], now)
-        append_entries(
-            conn,
-            [
-                ConsentEntry(
-                    customer_id=cid,
-                    channel="email",
-                    purpose=purpose,
-                    status="granted",
-                    source="crm",
-                    recorded_at=now - timedelta(days=30),
-                )
-                for cid in ids
-                for purpose in ("marketing", "service")
-            ],
-        )
+        grant(conn, ids, channel="email", purposes=("marketing", "service"), at=now - timedelta(days=30))
     return ids
 
 
