@@ -106,8 +106,10 @@ def train_model(
     config = config or stored
     params = matcher.train(features, options or config.match.training)
     params = refine_with_labels(conn, params, features)
+    untrained = len(features) < matcher.MIN_RECORDS_TO_TRAIN  # `train` kept the starting model
+    default_note = f"starting model: fewer than {matcher.MIN_RECORDS_TO_TRAIN:,} records" if untrained else "trained"
     version = store.save_model(
-        conn, params=params.as_json(), config=config.as_json(), note=note or "trained", actor=actor, now=now
+        conn, params=params.as_json(), config=config.as_json(), note=note or default_note, actor=actor, now=now
     )
     audit.record(
         conn,
