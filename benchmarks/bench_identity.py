@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common import WORK, figure, timed
@@ -136,11 +137,27 @@ def incremental(engine: object, n: int = 200) -> None:
     figure("identity_incremental_ms_p95", times[int(0.95 * len(times)) - 1], "ms")
 
 
+def phases() -> Callable[[str], None]:
+    """A `say` for resolve() that prints each phase with the seconds the previous one took."""
+    last: list[tuple[str, float]] = []
+
+    def say(step: str) -> None:
+        now = time.perf_counter()
+        if last:
+            print(f"    {now - last[-1][1]:.1f} s", flush=True)
+        last.append((step, now))
+        print(f"  {step}", flush=True)
+
+    return say
+
+
 def at_1m() -> None:
     folder = dataset(572_000)
     engine = make_engine(f"sqlite:///{imported(folder, 'identity-1m')}")
+    say = phases()
     with timed() as t, engine.begin() as conn:
-        result = resolve(conn, now=utcnow(), say=lambda s: print(f"  {s}", flush=True))
+        result = resolve(conn, now=utcnow(), say=say)
+        say("committing")
     print(f"1m: {result.records:,} records -> {result.customers:,} customers", flush=True)
     figure("identity_1m_records", result.records, "records")
     figure("identity_1m_seconds", t[0], "s")

@@ -30,7 +30,7 @@ from epistola.consent.ledger import standings as consent_standings
 from epistola.consent.model import RESTRICTIVE, Standing, merge_standing
 from epistola.identity import bulk, store
 from epistola.identity.golden import ATTRIBUTE_FIELDS, GOLDEN_COLUMNS, Candidate, Golden, Survivorship, build_golden
-from epistola.store.schema import customer_lineage, customers, source_records, sources
+from epistola.store.schema import consents, customer_lineage, customers, source_records, sources
 
 
 @dataclass(kw_only=True)
@@ -269,8 +269,9 @@ def apply_clusters(
         merge_consents(conn, keeper=keeper, absorbed=sorted(olds), now=now, actor=actor)
     relink_events(conn, {*absorbed, *(old for old, _ in moved_from)})
 
+    stamp = bulk.time_converter(conn)
     lineage = [
-        (owner_of[cl], f, rid, bulk.db_time(conn, seen))
+        (owner_of[cl], f, rid, stamp(seen))
         for cl in by_cluster
         if owner_of[cl] in touched
         for f, (rid, seen) in goldens[cl].lineage.items()
@@ -385,8 +386,32 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
                     proof={"kind": "source_record", "source_record_id": rid, "imported_at": now.isoformat()},
                 )
             )
-    append_entries(conn, entries)
+    _append_statements(conn, entries)
     return len(entries)
+
+
+def _append_statements(conn: Connection, entries: Sequence[ConsentEntry]) -> None:
+    """`append_entries` through the bulk writer on SQLite: a first run appends a statement per record and
+    channel, a million rows that SQLAlchemy's per-row processing would spend half a minute on."""
+    if bulk.is_postgres(conn):
+        append_entries(conn, entries)
+        return
+    stamp = bulk.time_converter(conn)
+    rows = [
+        (
+            e.customer_id,
+            e.channel,
+            e.purpose,
+            e.status,
+            e.source,
+            bulk.db_json(e.proof),
+            stamp(e.recorded_at),
+            stamp(e.expires_at),
+        )
+        for e in entries
+    ]
+    columns = ("customer_id", "channel", "purpose", "status", "source", "proof", "recorded_at", "expires_at")
+    bulk.insert_many(conn, consents, columns, rows)
 
 
 def _standings(conn: Connection, ids: set[int], now: datetime) -> dict[tuple[int, str, str], Standing]:

@@ -6,7 +6,7 @@ in the database's form (`db_time`, `db_json`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -26,6 +26,20 @@ def db_time(conn: Connection, moment: datetime | None) -> Any:
     if is_postgres(conn):
         return moment
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def time_converter(conn: Connection) -> Callable[[datetime | None], Any]:
+    """`db_time` that remembers each moment: a batch repeats a few thousand moments millions of times."""
+    known: dict[datetime | None, Any] = {}
+
+    def convert(moment: datetime | None) -> Any:
+        try:
+            return known[moment]
+        except KeyError:
+            known[moment] = value = db_time(conn, moment)
+            return value
+
+    return convert
 
 
 def db_date(conn: Connection, day: date | None) -> Any:

@@ -86,20 +86,24 @@ def cluster(
             parent[x], x = root, parent[x]
         return root
 
-    for rid in records:
-        parent[rid] = rid
-        t = traits.get(rid)
-        g = _Group(members=[rid])
-        if t is not None:
-            if t.birth:
-                g.births.add(t.birth)
-            if t.gender:
-                g.genders.add(t.gender)
-        groups[rid] = g
+    def group(root: int) -> _Group:
+        """The group a root heads, made on first use: most records are never linked to anything."""
+        g = groups.get(root)
+        if g is None:
+            g = groups[root] = _Group(members=[root])
+            t = traits.get(root)
+            if t is not None:
+                if t.birth:
+                    g.births.add(t.birth)
+                if t.gender:
+                    g.genders.add(t.gender)
+        return g
+
+    parent.update((rid, rid) for rid in records)
     for a, b in cannot_link:
-        if a in groups and b in groups:
-            groups[a].refused.add(b)
-            groups[b].refused.add(a)
+        if a in parent and b in parent:
+            group(a).refused.add(b)
+            group(b).refused.add(a)
 
     def refuses(x: _Group, y_root: int) -> bool:
         return any(find(r) == y_root for r in x.refused)
@@ -107,7 +111,8 @@ def cluster(
     def join(ra: int, rb: int) -> None:
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         parent[gone] = keep
-        g, h = groups[keep], groups.pop(gone)
+        g, h = group(keep), group(gone)
+        del groups[gone]
         g.members.extend(h.members)
         g.births |= h.births
         g.genders |= h.genders
@@ -128,7 +133,7 @@ def cluster(
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        ga, gb = groups[ra], groups[rb]
+        ga, gb = group(ra), group(rb)
         if refuses(ga, rb) or refuses(gb, ra) or not _compatible(ga, gb):
             skipped += 1
             continue
