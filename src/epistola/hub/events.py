@@ -36,6 +36,7 @@ from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, event_identifiers, 
 from epistola.hub.mapping import EventMapping
 from epistola.hub.normalize import CastError, cast
 from epistola.hub.readers import Rejected, Row, check_source, close_rows, count_rows, lookup, read_rows
+from epistola.identity.store import owners_of_keys
 from epistola.store import wrap_db_errors
 from epistola.store.dialect import insert_ignoring_conflicts
 from epistola.store.schema import customers, events, source_records, sources
@@ -89,21 +90,11 @@ class CustomerIndex:
                 keys.setdefault(ident["source"], set()).add(ident["key"])
             if ident.get("email"):
                 emails.add(ident["email"].strip().lower())
-        for source, wanted in keys.items():
-            found: dict[str, int] = {}
-            ordered = sorted(wanted)
-            for start in range(0, len(ordered), _CHUNK):
-                rows = conn.execute(
-                    select(source_records.c.source_key, source_records.c.customer_id)
-                    .join(sources, sources.c.id == source_records.c.source_id)
-                    .where(
-                        sources.c.name == source,
-                        source_records.c.customer_id.is_not(None),
-                        source_records.c.source_key.in_(ordered[start : start + _CHUNK]),
-                    )
-                )
-                found.update((k, int(c)) for k, c in rows)
-            index._by_source[source] = found
+        owners = owners_of_keys(conn, [(source, key) for source, wanted in keys.items() for key in sorted(wanted)])
+        for source in keys:
+            index._by_source[source] = {}
+        for (source, key), customer in owners.items():
+            index._by_source[source][key] = customer
         index._by_email = {}
         ordered = sorted(emails)
         for start in range(0, len(ordered), _CHUNK):
