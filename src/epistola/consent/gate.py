@@ -102,8 +102,27 @@ def topic_blocks(
     return blocked
 
 
-def _topic_state(conn: Connection, requests: Sequence[SendRequest]) -> tuple[dict[int, str], dict[int, frozenset[str]]]:
-    """Each message's campaign topic (where it has one), and the topics its customer kept (where saved)."""
+def _preferences(conn: Connection, customer_ids: Iterable[int]) -> tuple[dict[int, frozenset[str]], dict[int, str]]:
+    """From one read of the preference centre: the topics each customer who saved a choice kept, and the
+    frequency of those who limited it."""
+    ids = sorted(set(customer_ids))
+    chosen: dict[int, frozenset[str]] = {}
+    choices: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(
+            select(
+                customer_preferences.c.customer_id, customer_preferences.c.topics, customer_preferences.c.frequency
+            ).where(customer_preferences.c.customer_id.in_(ids[start : start + 900]))
+        )
+        for r in rows:
+            chosen[int(r.customer_id)] = frozenset(str(t) for t in r.topics or ())
+            if r.frequency in FREQUENCY_WINDOWS:
+                choices[int(r.customer_id)] = str(r.frequency)
+    return chosen, choices
+
+
+def _topics_of(conn: Connection, requests: Sequence[SendRequest]) -> dict[int, str]:
+    """Each message's campaign topic, where it has one."""
     keys = sorted({r.key for r in requests})
     topic_of: dict[int, str] = {}
     for start in range(0, len(keys), 900):
@@ -114,32 +133,11 @@ def _topic_state(conn: Connection, requests: Sequence[SendRequest]) -> tuple[dic
             .where(messages.c.id.in_(keys[start : start + 900]), campaigns.c.topic.is_not(None))
         )
         topic_of.update({int(r.id): str(r.topic) for r in rows})
-    ids = sorted({r.customer_id for r in requests if r.key in topic_of})
-    chosen: dict[int, frozenset[str]] = {}
-    for start in range(0, len(ids), 900):
-        rows = conn.execute(
-            select(customer_preferences.c.customer_id, customer_preferences.c.topics).where(
-                customer_preferences.c.customer_id.in_(ids[start : start + 900])
-            )
-        )
-        chosen.update({int(r.customer_id): frozenset(str(t) for t in r.topics or ()) for r in rows})
-    return topic_of, chosen
+    return topic_of
 
 
-def _frequency_state(
-    conn: Connection, customer_ids: Iterable[int], now: datetime
-) -> tuple[dict[int, str], dict[int, datetime]]:
-    """The chosen frequency of those customers who limited it, and when each last had marketing."""
-    ids = sorted(set(customer_ids))
-    choices: dict[int, str] = {}
-    for start in range(0, len(ids), 900):
-        rows = conn.execute(
-            select(customer_preferences.c.customer_id, customer_preferences.c.frequency).where(
-                customer_preferences.c.customer_id.in_(ids[start : start + 900]),
-                customer_preferences.c.frequency.in_(list(FREQUENCY_WINDOWS)),
-            )
-        )
-        choices.update({int(r.customer_id): str(r.frequency) for r in rows})
+def _last_marketing(conn: Connection, choices: Mapping[int, str], now: datetime) -> dict[int, datetime]:
+    """When each of the customers who limited their frequency last had a marketing message."""
     capped = sorted(choices)
     last: dict[int, datetime] = {}
     since = now - max(FREQUENCY_WINDOWS.values())
@@ -158,7 +156,7 @@ def _frequency_state(
             .group_by(messages.c.customer_id)
         )
         last.update({int(r.customer_id): r.at for r in rows if r.at is not None})
-    return choices, last
+    return last
 
 
 def erased_among(conn: Connection, customer_ids: Iterable[int]) -> set[int]:
@@ -217,12 +215,10 @@ class ConsentGate:
 
         marketing = [r for r in requests if r.key not in blocked and r.purpose == "marketing"]
         if marketing:
-            topic_of, chosen = _topic_state(conn, marketing)
-            if chosen:
-                blocked.update(topic_blocks(marketing, topic_of, chosen))
-            marketing = [r for r in marketing if r.key not in blocked]
-        if marketing:
-            choices, last = _frequency_state(conn, {r.customer_id for r in marketing}, now)
-            if choices:
-                blocked.update(frequency_blocks(marketing, choices, last, now))
+            chosen, choices = _preferences(conn, {r.customer_id for r in marketing})
+            if chosen:  # nobody who saved a choice: every topic may go
+                blocked.update(topic_blocks(marketing, _topics_of(conn, marketing), chosen))
+                marketing = [r for r in marketing if r.key not in blocked]
+            if marketing and choices:
+                blocked.update(frequency_blocks(marketing, choices, _last_marketing(conn, choices, now), now))
         return blocked
