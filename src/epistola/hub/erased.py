@@ -60,6 +60,22 @@ class ErasedCheck:
         found = self.found(conn, (i for ids in own for i in ids))
         return {n for n, ids in enumerate(own) if ids & found} if found else set()
 
+    def keep_rejects(
+        self,
+        conn: Connection,
+        rejects: list[dict[str, Any]],
+        *,
+        key_sources: Sequence[str],
+        regions: Sequence[str] = (),
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The rejected rows that name no erased person (by `text_identifiers` of their raw text), and how
+        many were left out."""
+        if not any(r["raw"] for r in rejects):
+            return rejects, 0
+        candidates = [text_identifiers(r["raw"], key_sources=key_sources, regions=regions) for r in rejects]
+        theirs = self.matching(conn, candidates)
+        return [r for n, r in enumerate(rejects) if n not in theirs], len(theirs)
+
 
 def event_identifiers(ident: dict[str, Any] | None) -> set[str]:
     """The suppression identifiers of an event's ``_ident``: its source record key and its e-mail."""

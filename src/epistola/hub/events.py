@@ -32,7 +32,7 @@ from epistola.clock import Clock
 from epistola.consent.keys import Keyring
 from epistola.errors import Problem
 from epistola.hub import store
-from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, event_identifiers, text_identifiers
+from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, event_identifiers
 from epistola.hub.mapping import EventMapping
 from epistola.hub.normalize import CastError, cast
 from epistola.hub.readers import Rejected, Row, check_source, close_rows, count_rows, lookup, read_rows
@@ -216,11 +216,10 @@ class EventImport:
     def flush_rejects(self, conn: Connection) -> None:
         """Count and store the rejects met so far, but those naming an erased person only as skipped."""
         rejects, self.rejects = self.rejects, []
-        if self.erased is not None and any(r["raw"] for r in rejects):
+        if self.erased is not None:
             sources = [self.mapping.identity["source"]] if "source" in self.mapping.identity else []
-            theirs = self.erased.matching(conn, [text_identifiers(r["raw"], key_sources=sources) for r in rejects])
-            self.skip(len(theirs))
-            rejects = [r for n, r in enumerate(rejects) if n not in theirs]
+            rejects, theirs = self.erased.keep_rejects(conn, rejects, key_sources=sources)
+            self.skip(theirs)
         store.settle_rejects(conn, self.report, rejects, origin=self.origin, problem_limit=self.problem_limit)
 
     def close(self, conn: Connection, *, status: str, now: datetime, actor: str, origin: str | None = None) -> None:

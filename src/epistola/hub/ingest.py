@@ -36,7 +36,7 @@ from epistola.consent.keys import Keyring
 from epistola.errors import Problem
 from epistola.hub import store
 from epistola.hub.canonical_pool import CanonicalPool, Normalised
-from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, text_identifiers
+from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck
 from epistola.hub.mapping import SourceMapping
 from epistola.hub.readers import Rejected, Row, close_rows, count_rows, lookup, read_records
 from epistola.store import wrap_db_errors
@@ -206,18 +206,15 @@ class SourceImport:
         """Count and store the batch's rejects, but those naming an erased person only as skipped."""
         rejects = batch.rejects
         if self.erased is not None and rejects:
-            regions = self.mapping.phone_regions()
-            candidates = [
-                text_identifiers(r["raw"], key_sources=[self.mapping.source], regions=regions) for r in rejects
-            ]
-            theirs = self.erased.matching(conn, candidates)
-            if theirs:
-                self._skip(len(theirs))
-                rejects = [r for n, r in enumerate(rejects) if n not in theirs]
+            rejects, theirs = self.erased.keep_rejects(
+                conn, rejects, key_sources=[self.mapping.source], regions=self.mapping.phone_regions()
+            )
+            self._skip(theirs)
         store.settle_rejects(conn, self.report, rejects, origin=self.origin, problem_limit=self.problem_limit)
 
     def _skip(self, n: int) -> None:
-        self.report.skipped[SKIPPED_ERASED] = self.report.skipped.get(SKIPPED_ERASED, 0) + n
+        if n:
+            self.report.skipped[SKIPPED_ERASED] = self.report.skipped.get(SKIPPED_ERASED, 0) + n
 
     def erased_records(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> set[int]:
         """Positions in the batch of records belonging to an erased person (by key, e-mail or phone)."""
