@@ -81,6 +81,18 @@ def delivery_channels(app: Epistola) -> dict[str, Channel]:
     return channels
 
 
+def email_composer(app: Epistola, gate: ConsentGate | None = None) -> EmailComposer:
+    """The e-mail composer of this instance: its sender, links and consent gate (unsigned)."""
+    return EmailComposer(
+        app.engine,
+        clock=app.clock,
+        sender=app.settings.mail_from,
+        base_url=app.settings.public_base_url,
+        gate=gate or ConsentGate.from_settings(app.settings),
+        links=PrivacyLinks.from_settings(app.settings),
+    )
+
+
 def create_worker(
     app: Epistola, *, channels: Mapping[str, Channel] | None = None, handle_signals: bool = True
 ) -> Worker:
@@ -89,14 +101,7 @@ def create_worker(
     It also sends the SMS keyword confirmations through its SMS channel, when it has one.
     """
     gate = ConsentGate.from_settings(app.settings)
-    email: Composer = EmailComposer(
-        app.engine,
-        clock=app.clock,
-        sender=app.settings.mail_from,
-        base_url=app.settings.public_base_url,
-        gate=gate,
-        links=PrivacyLinks.from_settings(app.settings),
-    )
+    email: Composer = email_composer(app, gate)
     signer = DkimSigner.from_settings(app.settings, clock=app.clock)
     if signer is not None:
         email = SigningComposer(email, signer)

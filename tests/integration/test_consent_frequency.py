@@ -8,24 +8,15 @@ from datetime import timedelta
 from consent_fixtures import add_customers, claimed, grant, queue_campaign
 from sqlalchemy import insert, update
 
-from epistola.app import Epistola
+from epistola.app import Epistola, email_composer
 from epistola.campaigns.compose import EmailComposer
-from epistola.consent.gate import ConsentGate
-from epistola.consent.links import PrivacyLinks
 from epistola.delivery import outbox
 from epistola.delivery.ports import Envelope, Skip
 from epistola.store.schema import customer_preferences, messages
 
 
 def composer(app: Epistola) -> EmailComposer:
-    return EmailComposer(
-        app.engine,
-        clock=app.clock,
-        sender=app.settings.mail_from,
-        base_url=app.settings.public_base_url,
-        gate=ConsentGate.from_settings(app.settings),
-        links=PrivacyLinks.from_settings(app.settings),
-    )
+    return email_composer(app)
 
 
 def test_a_weekly_customer_gets_one_marketing_message_a_week(app: Epistola) -> None:

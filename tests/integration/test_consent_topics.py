@@ -14,9 +14,8 @@ from consent_fixtures import add_customers, claimed, grant, queue_campaign
 from sqlalchemy import select, update
 
 from epistola import accounts
-from epistola.app import Epistola, create_worker
+from epistola.app import Epistola, create_worker, email_composer
 from epistola.audience.segments import save_segment
-from epistola.campaigns.compose import EmailComposer
 from epistola.consent import preferences as prefs
 from epistola.consent.gate import ConsentGate
 from epistola.consent.links import PrivacyLinks
@@ -131,14 +130,7 @@ def test_the_topic_rule_spares_service_messages_and_leaves_room_in_the_frequency
         for queued, topic in ((offers, "offers"), (news, "news"), (service, "offers")):
             conn.execute(update(campaigns).where(campaigns.c.id == queued.campaign_id).values(topic=topic))
         batch = claimed(conn, offers) + claimed(conn, news) + claimed(conn, service)
-    composer = EmailComposer(
-        app.engine,
-        clock=app.clock,
-        sender=app.settings.mail_from,
-        base_url=app.settings.public_base_url,
-        gate=ConsentGate.from_settings(app.settings),
-        links=PrivacyLinks.from_settings(app.settings),
-    )
+    composer = email_composer(app)
 
     results = {r.message_id: r for r in composer.compose(batch)}
 
