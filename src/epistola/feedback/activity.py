@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from epistola import audit
 from epistola.consent.keys import Keyring
 from epistola.errors import InputError, Problem
-from epistola.hub.erased import ErasedCheck, event_identifiers
+from epistola.hub.erased import ErasedCheck
 from epistola.store.dialect import insert_ignoring_conflicts
 from epistola.store.schema import customers, erasures, events, source_records, sources
 
@@ -190,9 +190,7 @@ def _row(batch: ActivityBatch, event: Activity, customer_id: int | None, now: da
 def _erased_events(conn: Connection, check: ErasedCheck, rows: list[dict[str, Any]], who: list[Who]) -> set[int]:
     """Positions of the events that belong to an erased person: unlinked ones by their identifiers, linked
     ones when the customer they name (by id) was erased."""
-    unlinked = [n for n, r in enumerate(rows) if r["customer_id"] is None]
-    candidates = [event_identifiers(rows[n]["properties"]["_ident"]) for n in unlinked]
-    theirs = {unlinked[n] for n in check.matching(conn, candidates)}
+    theirs = check.unlinked_events(conn, rows)
     ids = sorted({int(r["customer_id"]) for r, w in zip(rows, who, strict=True) if r["customer_id"] and w.id})
     gone = {
         int(i)

@@ -60,6 +60,12 @@ class ErasedCheck:
         found = self.found(conn, (i for ids in own for i in ids))
         return {n for n, ids in enumerate(own) if ids & found} if found else set()
 
+    def unlinked_events(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[int]:
+        """Positions of the event rows tied to no customer whose ``_ident`` names an erased person."""
+        unlinked = [n for n, r in enumerate(rows) if r["customer_id"] is None]
+        candidates = [event_identifiers((rows[n]["properties"] or {}).get("_ident")) for n in unlinked]
+        return {unlinked[n] for n in self.matching(conn, candidates)}
+
     def keep_rejects(
         self,
         conn: Connection,

@@ -32,7 +32,7 @@ from epistola.clock import Clock
 from epistola.consent.keys import Keyring
 from epistola.errors import Problem
 from epistola.hub import store
-from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck, event_identifiers
+from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck
 from epistola.hub.mapping import EventMapping
 from epistola.hub.normalize import CastError, cast
 from epistola.hub.readers import Rejected, Row, check_source, close_rows, count_rows, lookup, read_rows
@@ -196,9 +196,7 @@ class EventImport:
         """The batch without the unlinked events whose identifier belongs to an erased person."""
         if self.erased is None:
             return batch
-        unlinked = [n for n, e in enumerate(batch) if e["customer_id"] is None]
-        candidates = [event_identifiers((batch[n]["properties"] or {}).get("_ident")) for n in unlinked]
-        theirs = {unlinked[n] for n in self.erased.matching(conn, candidates)}
+        theirs = self.erased.unlinked_events(conn, batch)
         if not theirs:
             return batch
         self.skip(len(theirs))
