@@ -148,17 +148,23 @@ def match(
     config: MatchConfig | None = None,
     must_link: Iterable[tuple[int, int]] = (),
     cannot_link: Iterable[tuple[int, int]] = (),
+    backend: splink_backend.Backend | None = None,
 ) -> MatchResult:
-    """Resolve the records: train when no model is given, predict, then cluster with the decisions."""
+    """Resolve the records: train when no model is given, predict, then cluster with the decisions.
+    Splink runs on an in-process DuckDB unless `backend` holds the same features elsewhere (Spark)."""
     config = config or MatchConfig()
-    con = _connect(features.arrow())
+    con = None
+    if backend is None:
+        con = _connect(features.arrow())
+        backend = splink_backend.duckdb_backend(con, _TABLE)
     try:
         trained = params is None and len(features) >= MIN_RECORDS_TO_TRAIN
         if params is None:
-            params = splink_backend.train(con, _TABLE, config.training) if trained else default_params()
-        pairs = splink_backend.predict(con, _TABLE, params, min_probability=config.review_threshold)
+            params = splink_backend.train_on(backend, config.training) if trained else default_params()
+        pairs = splink_backend.predict_on(backend, params, min_probability=config.review_threshold)
     finally:
-        con.close()
+        if con is not None:
+            con.close()
     left = pairs.column("record_id_l").to_pylist()
     right = pairs.column("record_id_r").to_pylist()
     probability = pairs.column("match_probability").to_pylist()

@@ -12,7 +12,7 @@ pairs blocked on one field at a time, so every comparison is estimated from pair
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -118,12 +118,33 @@ def settings(
     }
 
 
-def _linker(con: duckdb.DuckDBPyConnection, table: str, params: ModelParams | None) -> Any:
-    from splink import DuckDBAPI, Linker
+@dataclass(frozen=True, kw_only=True)
+class Backend:
+    """Where the feature table lives for Splink: an in-process DuckDB here, or a Spark session
+    (`identity/spark.py`). Training and prediction below are written once against this."""
 
-    db_api = DuckDBAPI(connection=con)
-    frame = db_api.register(table)
-    return Linker(frame, settings(params), log_level=None)
+    dialect: Dialect
+    table: str  # the features table's name in that database
+    api: Callable[[], Any]  # a fresh Splink database API (DuckDBAPI, SparkAPI) over it
+    query: Callable[[str], pa.Table]  # runs one query of ours, the result as Arrow
+
+
+def duckdb_backend(con: duckdb.DuckDBPyConnection, table: str) -> Backend:
+    from splink import DuckDBAPI
+
+    return Backend(
+        dialect="duckdb",
+        table=table,
+        api=lambda: DuckDBAPI(connection=con),
+        query=lambda sql: con.sql(sql).to_arrow_table(),
+    )
+
+
+def _linker(backend: Backend, params: ModelParams | None) -> Any:
+    from splink import Linker
+
+    frame = backend.api().register(backend.table)
+    return Linker(frame, settings(params, backend.dialect), log_level=None)
 
 
 def params_from_linker(linker: Any, trained: dict[str, Any]) -> ModelParams:
@@ -149,21 +170,26 @@ def params_from_linker(linker: Any, trained: dict[str, Any]) -> ModelParams:
     return ModelParams(prior=float(model["probability_two_random_records_match"]), levels=levels, trained=trained)
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> int:
-    rows = con.execute(f"SELECT count(*) FROM {table} l WHERE {where}").fetchall()  # noqa: S608 - our own SQL
-    return int(rows[0][0])
+def _count(backend: Backend, where: str = "TRUE") -> int:
+    rows = backend.query(f"SELECT count(*) AS n FROM {backend.table} l WHERE {where}")  # noqa: S608 - our own SQL
+    return int(rows.column(0)[0].as_py())
 
 
 def train(con: duckdb.DuckDBPyConnection, table: str, options: TrainingOptions | None = None) -> ModelParams:
-    """Estimate a model from the records in `table` alone (no labels). A session that finds no pairs
-    (a file without e-mails, say) is skipped: its comparisons keep the starting values, and the stored
-    model says so."""
+    """Estimate a model from the records in `table` alone (no labels)."""
+    return train_on(duckdb_backend(con, table), options)
+
+
+def train_on(backend: Backend, options: TrainingOptions | None = None) -> ModelParams:
+    """Estimate a model from the records in the backend's table alone (no labels). A session that finds
+    no pairs (a file without e-mails, say) is skipped: its comparisons keep the starting values, and the
+    stored model says so."""
     from splink.internals.exceptions import SplinkException
 
     options = options or TrainingOptions()
     logging.getLogger("splink").setLevel(logging.ERROR)
-    records = _count(con, table)
-    linker = _linker(con, table, None)
+    records = _count(backend)
+    linker = _linker(backend, None)
     linker.training.estimate_probability_two_random_records_match(
         list(DETERMINISTIC_RULES), recall=DETERMINISTIC_RECALL
     )
@@ -174,7 +200,7 @@ def train(con: duckdb.DuckDBPyConnection, table: str, options: TrainingOptions |
     sessions: dict[str, str] = {}
     skipped: list[str] = []
     for rule, taken in TRAINING_SESSIONS:
-        session = _linker(con, table, params)
+        session = _linker(backend, params)
         try:
             session.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True, max_pairs=options.em_pairs
@@ -194,7 +220,7 @@ def train(con: duckdb.DuckDBPyConnection, table: str, options: TrainingOptions |
         params = params.with_levels(updates)
         session.table_management.delete_tables_created_by_splink_from_db()
     linker.table_management.delete_tables_created_by_splink_from_db()
-    shares = {c: _count(con, table, f"l.{c} IS NOT NULL") / max(records, 1) for c in TF_COLUMNS}
+    shares = {c: _count(backend, f"l.{c} IS NOT NULL") / max(records, 1) for c in TF_COLUMNS}
     return replace(
         params,
         trained={
@@ -212,15 +238,21 @@ def train(con: duckdb.DuckDBPyConnection, table: str, options: TrainingOptions |
 
 
 def predict(con: duckdb.DuckDBPyConnection, table: str, params: ModelParams, *, min_probability: float) -> pa.Table:
+    """Scored pairs at or above `min_probability` (see `predict_on`)."""
+    return predict_on(duckdb_backend(con, table), params, min_probability=min_probability)
+
+
+def predict_on(backend: Backend, params: ModelParams, *, min_probability: float) -> pa.Table:
     """Scored pairs at or above `min_probability`: record_id_l < record_id_r, match_weight,
     match_probability, and `agree` (whether the pair has the evidence an automatic merge needs)."""
     logging.getLogger("splink").setLevel(logging.ERROR)
-    linker = _linker(con, table, params)
+    table = backend.table
+    linker = _linker(backend, params)
     frame = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
     renamed = ", ".join(f"l.{c} AS {c}_l, r.{c} AS {c}_r" for c in COLUMNS if c != UNIQUE_ID)
     query = f"""
         SELECT record_id_l, record_id_r, match_weight, match_probability,
-               coalesce({AUTO_MERGE_EVIDENCE.sql("duckdb")}, false) AS agree
+               coalesce({AUTO_MERGE_EVIDENCE.sql(backend.dialect)}, false) AS agree
         FROM (
             SELECT p.record_id_l, p.record_id_r, p.match_weight, p.match_probability, {renamed}
             FROM {frame.physical_name} p
@@ -228,7 +260,7 @@ def predict(con: duckdb.DuckDBPyConnection, table: str, params: ModelParams, *, 
             JOIN {table} r ON r.{UNIQUE_ID} = p.record_id_r
         )
     """  # noqa: S608 - table names are ours, conditions come from comparisons.py
-    result = con.sql(query).to_arrow_table()
+    result = backend.query(query)
     frame.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
     return result
