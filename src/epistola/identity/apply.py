@@ -10,13 +10,14 @@ than any of the merged customers' or records' states (`consent.ledger.merge_cons
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
 
 from epistola.consent.ledger import (
     ConsentEntry,
@@ -31,6 +32,7 @@ from epistola.consent.model import RESTRICTIVE, Standing, merge_standing
 from epistola.identity import bulk, store
 from epistola.identity.golden import ATTRIBUTE_FIELDS, GOLDEN_COLUMNS, Candidate, Golden, Survivorship, build_golden
 from epistola.store.schema import consents, customer_lineage, customers, source_records, sources
+from epistola.store.types import UTCDateTime
 
 
 @dataclass(kw_only=True)
@@ -74,11 +76,15 @@ def load_candidates(conn: Connection, record_ids: Sequence[int] | None = None) -
         .where(source_records.c.missing_since.is_(None))
         .order_by(source_records.c.id)
     )
-    if record_ids is None:
-        batches: list[Any] = [conn.execute(query)]
-    else:
-        ids = sorted(set(record_ids))
-        batches = [conn.execute(query.where(source_records.c.id.in_(chunk))).all() for chunk in store.chunks(ids)]
+    if record_ids is None:  # a whole base: rows straight from the driver (see `_raw_rows`)
+        return [
+            Candidate(
+                record_id=rid, customer_id=cid, values=norm, observed_at=observed(norm, seen), source=name, trust=trust
+            )
+            for rid, cid, norm, seen, name, trust in _raw_rows(conn, query, json_at=2, time_at=3)
+        ]
+    ids = sorted(set(record_ids))
+    batches = [conn.execute(query.where(source_records.c.id.in_(chunk))).all() for chunk in store.chunks(ids)]
     return [
         Candidate(
             record_id=rid, customer_id=cid, values=norm, observed_at=observed(norm, seen), source=name, trust=trust
@@ -86,6 +92,25 @@ def load_candidates(conn: Connection, record_ids: Sequence[int] | None = None) -
         for rows in batches
         for rid, cid, norm, seen, name, trust in rows
     ]
+
+
+def _raw_rows(conn: Connection, query: Select[Any], *, json_at: int, time_at: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of a parameterless query as the driver returns them, with the one JSON and the one
+    UTC-time column decoded as SQLAlchemy would: a million rows through SQLAlchemy's result processing
+    cost more than reading them. (psycopg decodes JSON and times itself; SQLite hands back text.)"""
+    compiled = query.compile(dialect=conn.dialect)
+    if compiled.params:  # pragma: no cover - a programming error, not a runtime condition
+        raise ValueError("_raw_rows takes queries without parameters")
+    from_db = UTCDateTime().process_result_value
+    dialect = conn.dialect
+    loads = json.loads
+    for row in conn.exec_driver_sql(str(compiled)):
+        out = list(row)
+        value = out[json_at]
+        if isinstance(value, str | bytes):
+            out[json_at] = loads(value)
+        out[time_at] = from_db(out[time_at], dialect)
+        yield tuple(out)
 
 
 def _lineage_rows(customer_id: int, golden: Golden) -> list[dict[str, Any]]:
@@ -270,12 +295,13 @@ def apply_clusters(
     relink_events(conn, {*absorbed, *(old for old, _ in moved_from)})
 
     stamp = bulk.time_converter(conn)
-    lineage = [
-        (owner_of[cl], f, rid, stamp(seen))
-        for cl in by_cluster
-        if owner_of[cl] in touched
-        for f, (rid, seen) in goldens[cl].lineage.items()
-    ]
+    lineage: list[tuple[int, str, int, Any]] = []
+    add = lineage.append
+    for cl, golden in goldens.items():
+        owner = owner_of[cl]
+        if owner in touched:
+            for f, (rid, seen) in golden.lineage.items():
+                add((owner, f, rid, stamp(seen)))
     if len(touched) > out.created:  # a first run has no lineage to clear
         for chunk in store.chunks(sorted(touched)):
             conn.execute(delete(customer_lineage).where(customer_lineage.c.customer_id.in_(chunk)))
@@ -303,12 +329,15 @@ def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime
     start = int(conn.execute(select(func.coalesce(func.max(customers.c.id), 0))).scalar_one()) + 1
     stamp = bulk.db_time(conn, now)
     columns = ("id", *GOLDEN_COLUMNS, "created_at", "updated_at")
+    # `golden_columns` of a new customer (nothing kept), straight into a row: half a million of them
+    birth, attributes = GOLDEN_COLUMNS.index("birth_date"), GOLDEN_COLUMNS.index("attributes")
     rows = []
     for i, g in enumerate(goldens):
-        values = golden_columns(g)
-        values["attributes"] = bulk.db_json(values["attributes"])
-        values["birth_date"] = bulk.db_date(conn, values["birth_date"])
-        rows.append((start + i, *(values[c] for c in GOLDEN_COLUMNS), stamp, stamp))
+        get = g.values.get
+        row = [get(c) for c in GOLDEN_COLUMNS]
+        row[attributes] = bulk.db_json(row[attributes] or {})
+        row[birth] = bulk.db_date(conn, row[birth])
+        rows.append((start + i, *row, stamp, stamp))
     bulk.insert_rows(conn, "customers", columns, rows)
     return list(range(start, start + len(goldens)))
 
@@ -347,7 +376,7 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
     """Write what source records say about consent into the ledger, once per change: every active
     record, or only `records` ((record, its customer now) pairs: the new, changed and moved ones)."""
     if records is None:
-        rows = conn.execute(
+        query = (
             select(
                 source_records.c.id,
                 source_records.c.customer_id,
@@ -358,7 +387,10 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
             .join(sources, sources.c.id == source_records.c.source_id)
             .where(source_records.c.customer_id.is_not(None), source_records.c.missing_since.is_(None))
         )
-        said_by = [(rid, cid, norm, observed(norm, seen), source) for rid, cid, norm, seen, source in rows]
+        said_by: list[tuple[int, int, dict[str, Any], datetime, str]] = [
+            (rid, cid, norm, observed(norm, seen), source)
+            for rid, cid, norm, seen, source in _raw_rows(conn, query, json_at=2, time_at=3)
+        ]
         known = latest_by_origin(conn)
     else:
         said_by = [
@@ -370,46 +402,30 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
             if rid is not None:
                 e = row.entry
                 known[(e.customer_id, e.channel, e.purpose, int(rid))] = e.status
-    entries: list[ConsentEntry] = []
-    for rid, cid, norm, moment, source in said_by:
-        for channel, said in (norm.get("consents") or {}).items():
-            if known.get((cid, channel, said["purpose"], rid)) == said["status"]:
-                continue
-            entries.append(
-                ConsentEntry(
-                    customer_id=cid,
-                    channel=channel,
-                    purpose=said["purpose"],
-                    status=said["status"],
-                    source=source,
-                    recorded_at=moment,
-                    proof={"kind": "source_record", "source_record_id": rid, "imported_at": now.isoformat()},
-                )
-            )
-    _append_statements(conn, entries)
-    return len(entries)
-
-
-def _append_statements(conn: Connection, entries: Sequence[ConsentEntry]) -> None:
-    """`append_entries` through the bulk writer on SQLite: a first run appends a statement per record and
-    channel, a million rows that SQLAlchemy's per-row processing would spend half a minute on."""
-    if bulk.is_postgres(conn):
-        append_entries(conn, entries)
-        return
+    # the proof of a statement, {"kind": "source_record", "source_record_id": …, "imported_at": …}, as
+    # `bulk.db_json` writes it: formatted rather than serialised a million times
+    head = '{"kind":"source_record","source_record_id":'
+    tail = ',"imported_at":' + bulk.db_json(now.isoformat()) + "}"
     stamp = bulk.time_converter(conn)
-    rows = [
-        (
-            e.customer_id,
-            e.channel,
-            e.purpose,
-            e.status,
-            e.source,
-            bulk.db_json(e.proof),
-            stamp(e.recorded_at),
-            stamp(e.expires_at),
-        )
-        for e in entries
-    ]
+    rows: list[tuple[Any, ...]] = []
+    for rid, cid, norm, moment, source in said_by:
+        stated = norm.get("consents")
+        if not stated:
+            continue
+        recorded = stamp(moment)
+        for channel, said in stated.items():
+            purpose, status = said["purpose"], said["status"]
+            if known.get((cid, channel, purpose, rid)) == status:
+                continue
+            rows.append((cid, channel, purpose, status, source, f"{head}{rid:d}{tail}", recorded, None))
+    _append_statements(conn, rows)
+    return len(rows)
+
+
+def _append_statements(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Ledger rows (customer, channel, purpose, status, source, proof as JSON text, recorded at, expires at)
+    through the bulk writer: a first run appends a statement per record and channel, a million rows that
+    SQLAlchemy's per-row processing would spend half a minute on."""
     columns = ("customer_id", "channel", "purpose", "status", "source", "proof", "recorded_at", "expires_at")
     bulk.insert_many(conn, consents, columns, rows)
 
@@ -425,6 +441,8 @@ def _joined(
     a customer that existed before (('customer', id)) or a record new to any customer (('record', c))."""
     out: dict[int, list[tuple[str, Any]]] = {}
     for cl, members in by_cluster.items():
+        if len(members) < 2:  # one origin: nothing joined it
+            continue
         keeper = owner_of[cl]
         origins: dict[Any, tuple[str, Any]] = {}
         for m in members:

@@ -28,18 +28,21 @@ def db_time(conn: Connection, moment: datetime | None) -> Any:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+class _Moments(dict[datetime | None, Any]):
+    """moment -> its `db_time`, computed on first use."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def __missing__(self, moment: datetime | None) -> Any:
+        self[moment] = value = db_time(self._conn, moment)
+        return value
+
+
 def time_converter(conn: Connection) -> Callable[[datetime | None], Any]:
     """`db_time` that remembers each moment: a batch repeats a few thousand moments millions of times."""
-    known: dict[datetime | None, Any] = {}
-
-    def convert(moment: datetime | None) -> Any:
-        try:
-            return known[moment]
-        except KeyError:
-            known[moment] = value = db_time(conn, moment)
-            return value
-
-    return convert
+    return _Moments(conn).__getitem__
 
 
 def db_date(conn: Connection, day: date | None) -> Any:
@@ -48,8 +51,12 @@ def db_date(conn: Connection, day: date | None) -> Any:
     return day if is_postgres(conn) else day.isoformat()
 
 
+# json.dumps with options builds an encoder per call; one encoder, same options, same text
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def db_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def _driver(conn: Connection) -> Any:

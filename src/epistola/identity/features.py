@@ -82,10 +82,12 @@ def names(values: Mapping[str, Any]) -> tuple[str | None, str | None]:
     first, last = values.get("first_name") or "", values.get("last_name") or ""
     given = str(first).split()
     family = str(last).split()
+    if len(given) + len(family) < 3:
+        return first or None, last or None  # two words are a given and a family name (Abramovich is one)
     kept_given = [w for w in given if not _PATRONYMIC.search(w)]
     kept_family = [w for w in family if not _PATRONYMIC.search(w)]
-    if len(given) + len(family) < 3 or len(kept_given) + len(kept_family) == len(given) + len(family):
-        return first or None, last or None  # two words are a given and a family name (Abramovich is one)
+    if len(kept_given) + len(kept_family) == len(given) + len(family):
+        return first or None, last or None
     if not kept_family and len(kept_given) == 2:
         return kept_given[1], kept_given[0]
     return " ".join(kept_given) or None, " ".join(kept_family) or None
@@ -94,7 +96,7 @@ def names(values: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def features(record_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
     """One record's matching keys; absent or unusable values are None (never an empty string)."""
     first, last = names(values)
-    fn, ln = given_key(first), translit_key(last)
+    fn, ln, last_as_given = given_key(first), translit_key(last), given_key(last)
     street, number = street_parts(values.get("street"))
     house = values.get("house") or number
     postcode = values.get("postcode")
@@ -105,9 +107,9 @@ def features(record_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
         "name": f"{fn}|{ln}" if fn and ln else None,
         "fn": fn,
         "fn_groups": list(name_groups(fn)),
-        "ln_groups": list(name_groups(given_key(last))),
+        "ln_groups": list(name_groups(last_as_given)),
         "fn_block": primary_group(fn),
-        "ln_block": primary_group(given_key(last)),
+        "ln_block": primary_group(last_as_given),
         "ln": ln,
         "gender": values.get("gender") or name_gender(fn),
         "dob": values.get("birth_date") or None,

@@ -11,7 +11,7 @@ when they contradict. Each chosen value remembers the source record that supplie
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, get_args
@@ -134,25 +134,12 @@ def build_golden(
     modelled: Mapping[str, Modelled] | None = None,
 ) -> Golden:
     policy = policy or Survivorship()
-    ranked = sorted(members, key=_by_trust, reverse=True)
-    golden = Golden()
-    getters: list[tuple[str, Callable[[Candidate], Any]]] = [
-        *((name, lambda c, n=name: c.values.get(n)) for name in GOLDEN_FIELDS),
-        ("street", lambda c: _street_line(c.values)),
-    ]
-    for name, get in getters:
-        chosen = _pick(policy.rule(name), [(c, v) for c in ranked if _present(v := get(c))])
-        if chosen is not None:
-            c, value = chosen
-            golden.values[name] = date.fromisoformat(value) if name == "birth_date" else value
-            golden.lineage[name] = (c.record_id, c.observed_at)
-    attributes: dict[str, Any] = {}
-    for name in ATTRIBUTE_FIELDS:
-        chosen = _pick(policy.rule(name), [(c, c.values[name]) for c in ranked if _present(c.values.get(name))])
-        if chosen is not None:
-            attributes[name] = chosen[1]
-            golden.lineage[f"attributes.{name}"] = (chosen[0].record_id, chosen[0].observed_at)
-    golden.values["attributes"] = attributes
+    if len(members) == 1:  # most customers have one record: every rule picks its values
+        golden = _single(members[0])
+        ranked: Sequence[Candidate] = members
+    else:
+        ranked = sorted(members, key=_by_trust, reverse=True)
+        golden = _surviving(ranked, policy)
     for name, guess in (modelled or {}).items():
         if name in GOLDEN_FIELDS and not _present(golden.values.get(name)) and _present(guess.value):
             golden.values[name] = date.fromisoformat(guess.value) if name == "birth_date" else guess.value
@@ -162,6 +149,56 @@ def build_golden(
     golden.values["age_min"], golden.values["age_max"] = low, high
     if source is not None:
         golden.lineage["age"] = source
+    return golden
+
+
+def _surviving(ranked: Sequence[Candidate], policy: Survivorship) -> Golden:
+    """Each field's value by its rule among `ranked` (most trusted first)."""
+    golden = Golden()
+    values, lineage = golden.values, golden.lineage
+    streets = [_street_line(c.values) for c in ranked]
+    for name in (*GOLDEN_FIELDS, "street"):
+        if name == "street":
+            offered = [(c, v) for c, v in zip(ranked, streets, strict=True) if _present(v)]
+        else:
+            offered = [(c, v) for c in ranked if _present(v := c.values.get(name))]
+        chosen = _pick(policy.rule(name), offered)
+        if chosen is not None:
+            c, value = chosen
+            values[name] = date.fromisoformat(value) if name == "birth_date" else value
+            lineage[name] = (c.record_id, c.observed_at)
+    attributes: dict[str, Any] = {}
+    for name in ATTRIBUTE_FIELDS:
+        chosen = _pick(policy.rule(name), [(c, c.values[name]) for c in ranked if _present(c.values.get(name))])
+        if chosen is not None:
+            attributes[name] = chosen[1]
+            lineage[f"attributes.{name}"] = (chosen[0].record_id, chosen[0].observed_at)
+    values["attributes"] = attributes
+    return golden
+
+
+def _single(c: Candidate) -> Golden:
+    """`_surviving` for one record, whatever the rules: its own values."""
+    golden = Golden()
+    values, lineage = golden.values, golden.lineage
+    source = (c.record_id, c.observed_at)
+    own = c.values
+    for name in GOLDEN_FIELDS:
+        value: Any = own.get(name)
+        if _present(value):
+            values[name] = date.fromisoformat(value) if name == "birth_date" else value
+            lineage[name] = source
+    street = _street_line(own)
+    if _present(street):
+        values["street"] = street
+        lineage["street"] = source
+    attributes: dict[str, Any] = {}
+    for name in ATTRIBUTE_FIELDS:
+        value = own.get(name)
+        if _present(value):
+            attributes[name] = value
+            lineage[f"attributes.{name}"] = source
+    values["attributes"] = attributes
     return golden
 
 

@@ -5,8 +5,10 @@ customers, golden records, history, links and the review queue — in the caller
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,6 +158,21 @@ def refine_with_labels(conn: Connection, params: ModelParams, features: matcher.
     return m_from_labels(params, features, yes)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the duration of a batch run. A run holds millions of long-lived
+    objects (records, keys, golden records) and makes next to no reference cycles, yet every few
+    thousand allocations the collector would walk them again: a quarter of a run's time, for nothing.
+    Whatever cycles the run leaves are collected as usual once it is back on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def resolve(
     conn: Connection,
     *,
@@ -165,6 +182,11 @@ def resolve(
     say: Say = _quiet,
 ) -> ResolveReport:
     """Resolve every active source record into customers."""
+    with collector_paused():
+        return _resolve(conn, now=now, actor=actor, retrain=retrain, say=say)
+
+
+def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say: Say) -> ResolveReport:
     say("reading the records")
     candidates = load_candidates(conn)
     stale = store.stale_ids(conn)
