@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -165,8 +165,9 @@ def _assign_owners(by_cluster: Mapping[int, list[Candidate]], existing: set[int]
     """cluster -> the existing customer that keeps its id: the one with most records in it, each once."""
     offers: list[tuple[int, int, int]] = []
     for cluster, members in by_cluster.items():
-        counts = Counter(m.customer_id for m in members if m.customer_id in existing)
-        offers.extend((-n, owner, cluster) for owner, n in counts.items() if owner is not None)
+        held = [m.customer_id for m in members if m.customer_id in existing]
+        if held:  # records new to every customer offer nothing (all of them, on a first run)
+            offers.extend((-n, owner, cluster) for owner, n in Counter(held).items() if owner is not None)
     offers.sort()
     owner_of: dict[int, int] = {}
     claimed: set[int] = set()
@@ -294,18 +295,17 @@ def apply_clusters(
         merge_consents(conn, keeper=keeper, absorbed=sorted(olds), now=now, actor=actor)
     relink_events(conn, {*absorbed, *(old for old, _ in moved_from)})
 
-    stamp = bulk.time_converter(conn)
-    lineage: list[tuple[int, str, int, Any]] = []
-    add = lineage.append
-    for cl, golden in goldens.items():
-        owner = owner_of[cl]
-        if owner in touched:
-            for f, (rid, seen) in golden.lineage.items():
-                add((owner, f, rid, stamp(seen)))
     if len(touched) > out.created:  # a first run has no lineage to clear
         for chunk in store.chunks(sorted(touched)):
             conn.execute(delete(customer_lineage).where(customer_lineage.c.customer_id.in_(chunk)))
-    bulk.insert_many(conn, customer_lineage, ("customer_id", "field", "source_record_id", "observed_at"), lineage)
+    lineage = [(owner_of[cl], golden) for cl, golden in goldens.items() if owner_of[cl] in touched]
+    bulk.insert_many(
+        conn,
+        customer_lineage,
+        ("customer_id", "field", "source_record_id", "observed_at"),
+        _lineage_rows_of(lineage, bulk.time_converter(conn)),
+        count=sum(len(golden.lineage) for _, golden in lineage),
+    )
 
     carried = None
     if changed_records is not None:
@@ -317,6 +317,16 @@ def apply_clusters(
     out.consents_recorded += _never_wider(conn, joined, before, now)
     out.customers = len(by_cluster)
     return out
+
+
+def _lineage_rows_of(
+    goldens: Iterable[tuple[int, Golden]], stamp: Callable[[datetime], Any]
+) -> Iterator[tuple[int, str, int, Any]]:
+    """customer_lineage rows of (customer, golden record) pairs, streamed: a million customers have
+    millions of them."""
+    for owner, golden in goldens:
+        for f, (rid, seen) in golden.lineage.items():
+            yield (owner, f, rid, stamp(seen))
 
 
 def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime) -> list[int]:
@@ -338,7 +348,7 @@ def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime
         row[attributes] = bulk.db_json(row[attributes] or {})
         row[birth] = bulk.db_date(conn, row[birth])
         rows.append((start + i, *row, stamp, stamp))
-    bulk.insert_rows(conn, "customers", columns, rows)
+    bulk.insert_many(conn, customers, columns, rows)
     return list(range(start, start + len(goldens)))
 
 

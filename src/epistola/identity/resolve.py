@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from epistola import audit
 from epistola.errors import InputError
-from epistola.identity import matcher, store
+from epistola.identity import bulk, matcher, store
 from epistola.identity.apply import apply_clusters, load_candidates
 from epistola.identity.features import features as keys_of
 from epistola.identity.golden import Survivorship
@@ -182,7 +182,7 @@ def resolve(
     say: Say = _quiet,
 ) -> ResolveReport:
     """Resolve every active source record into customers."""
-    with collector_paused():
+    with collector_paused(), bulk.large_cache(conn):
         return _resolve(conn, now=now, actor=actor, retrain=retrain, say=say)
 
 
@@ -198,6 +198,7 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
         loaded = matcher.columns_of(sorted(fresh_keys, key=lambda row: row["record_id"]))
     else:
         loaded = store.load_features(conn)
+    del fresh_keys  # a million dicts: gone before the matcher needs its memory
     config, params, version = current_config(conn)
     trained = False
     if params is None or retrain:
@@ -207,8 +208,10 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
         trained = True
     assert params is not None and version is not None  # noqa: S101 - train_model stored one
     yes, no = store.decisions(conn)
-    say(f"matching {len(loaded):,} records")
+    records = len(loaded)
+    say(f"matching {records:,} records")
     result = matcher.match(loaded, params=params, config=config.match, must_link=yes, cannot_link=no)
+    del loaded
     say("writing customers, golden records and history")
     applied = apply_clusters(
         conn,
@@ -222,7 +225,7 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
     )
     store.replace_links(conn, result.merged, result.review, version=version, now=now)
     report = ResolveReport(
-        records=len(loaded),
+        records=records,
         customers=applied.customers,
         created=applied.created,
         updated=applied.updated,
