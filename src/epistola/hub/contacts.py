@@ -135,12 +135,13 @@ def normalise_phone(raw: str, regions: Iterable[str]) -> str:
     candidates = [None] if text.startswith("+") else [*dict.fromkeys(r for r in regions if r)]
     if not candidates:
         raise Unusable("a national number, and no country to read it in")
+    digits = _plain_digits(text)
     valid: list[phonenumbers.PhoneNumber] = []
     tried: list[str] = []
     service = False
     for region in candidates:
         try:
-            number = phonenumbers.parse(text, region)
+            number = phonenumbers.parse(digits, region)
         except phonenumbers.NumberParseException:
             continue
         tried.append(region or "any region")
@@ -157,6 +158,24 @@ def normalise_phone(raw: str, regions: Iterable[str]) -> str:
         raise Unusable(f"not a valid phone number for {', '.join(tried)}")
     best = valid[0] if len(valid) == 1 else max(valid, key=lambda n: _written_like(text, n))
     return phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
+
+
+# Most numbers are ASCII digits, spaces, brackets, dashes and dots, with perhaps a leading '+'. For
+# those, phonenumbers reads exactly what it reads from the digits alone (it drops the punctuation before
+# anything else looks at them), and reading the shorter string costs a good part less. The conditions
+# keep out what would change that: fewer than three digits fail its first check, over 250 characters its
+# length limit. A unit test compares both readings on generated numbers.
+_PLAIN_PHONE = re.compile(r"\+?[0-9 ().\-]+", re.ASCII)
+
+
+def _plain_digits(text: str) -> str:
+    """'+' and the digits of a plainly written number, else the text as it is."""
+    if len(text) > 250 or _PLAIN_PHONE.fullmatch(text) is None:
+        return text
+    digits = _NOT_DIGITS.sub("", text)
+    if len(digits) < 3:
+        return text
+    return "+" + digits if text[0] == "+" else digits
 
 
 def _written_like(text: str, number: phonenumbers.PhoneNumber) -> int:

@@ -8,9 +8,10 @@ flagged in ``invalid`` with the reason; the raw row is stored beside the result 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -148,10 +149,58 @@ def _strptime_cached(text: str, fmt: str | tuple[str, ...]) -> datetime:
     """Dates repeat (birth dates, days of a month): parse each spelling once."""
     for one in [fmt] if isinstance(fmt, str) else fmt:
         try:
-            return datetime.strptime(text, one)
+            return strptime(text, one)
         except ValueError:
             continue
     raise ValueError(text)
+
+
+# Fixed-width numeric directives. strptime builds a regex and a dict per call; for these, with a
+# non-digit between every two fields, reading the digits directly gives the same datetime or the same
+# ValueError (the unit tests compare both on every kind of input). Anything else goes to strptime.
+_FIXED_FIELDS = {"d": r"([0-9]{2})", "m": r"([0-9]{2})", "Y": r"([0-9]{4})", "H": r"([0-9]{2})", "M": r"([0-9]{2})"}
+_ORDER = "YmdHM"
+
+
+@lru_cache(maxsize=256)
+def _fixed_format(fmt: str) -> tuple[re.Pattern[str], tuple[int, ...]] | None:
+    """A strict regex for `fmt` and where each of year, month, day, hour, minute is in its groups; None
+    when the format uses anything else, repeats a field, or puts two fields side by side."""
+    parts = re.split(r"(%.)", fmt)
+    pattern, fields, after_field = [], [], False
+    for part in parts:
+        if not part:
+            continue
+        if part.startswith("%"):
+            name = part[1]
+            if name not in _FIXED_FIELDS or name in fields or after_field:
+                return None
+            pattern.append(_FIXED_FIELDS[name])
+            fields.append(name)
+            after_field = True
+        else:
+            # Literals: no digits and no '%'; whitespace only as single spaces (strptime reads any run
+            # of whitespace there, of which a single space is one case).
+            if "%" in part or "  " in part or any(ch.isdigit() or (ch.isspace() and ch != " ") for ch in part):
+                return None
+            pattern.append(re.escape(part))
+            after_field = False
+    if not {"Y", "m", "d"} <= set(fields):
+        return None
+    return re.compile("".join(pattern), re.ASCII), tuple(fields.index(f) + 1 if f in fields else 0 for f in _ORDER)
+
+
+def strptime(text: str, fmt: str) -> datetime:
+    """`datetime.strptime(text, fmt)`, several times faster for numeric formats such as '%d.%m.%Y %H:%M'."""
+    fixed = _fixed_format(fmt)
+    if fixed is not None:
+        pattern, at = fixed
+        m = pattern.fullmatch(text)
+        if m is not None:
+            hour = int(m.group(at[3])) if at[3] else 0
+            minute = int(m.group(at[4])) if at[4] else 0
+            return datetime(int(m.group(at[0])), int(m.group(at[1])), int(m.group(at[2])), hour, minute)
+    return datetime.strptime(text, fmt)
 
 
 def _parse_date(text: str, fmt: str | list[str] | None) -> date:
@@ -195,34 +244,112 @@ def _template(spec: FieldSpec, row: dict[str, Any]) -> str | None:
     return text or None
 
 
+_MISSING = object()
+
+
+def _to_str(value: Any) -> str:
+    """`cast` for a plain str field: the same result without walking through the type checks."""
+    return str(value).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    column: str | None  # None: a computed (template) field
+    spec: FieldSpec
+    convert: Callable[[Any], Any]  # cast(value, spec)
+
+
+@dataclass(frozen=True, slots=True)
+class _Consent:
+    channel: str
+    column: str
+    spec: ConsentSpec
+    given: str  # 'consent.<channel>'
+    choices: str  # the recoded values, as the reason lists them
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A mapping read once for millions of rows: what each field and consent needs, precomputed."""
+
+    fields: tuple[_Field, ...]
+    defaults: tuple[tuple[str, str], ...]
+    consents: tuple[_Consent, ...]
+
+
+_PLANS: dict[int, tuple[SourceMapping, _Plan]] = {}
+
+
+def _plan(mapping: SourceMapping) -> _Plan:
+    found = _PLANS.get(id(mapping))
+    if found is not None and found[0] is mapping:
+        return found[1]
+    fields = tuple(
+        _Field(
+            name=name,
+            column=spec.from_,
+            spec=spec,
+            convert=_to_str if spec.type == "str" and spec.recode is None else partial(_cast_as, spec),
+        )
+        for name, spec in mapping.fields.items()
+    )
+    consents = tuple(
+        _Consent(channel=ch, column=c.from_, spec=c, given=f"consent.{ch}", choices=str(sorted(c.recode)))
+        for ch, c in mapping.consents.items()
+    )
+    plan = _Plan(fields=fields, defaults=tuple(mapping.defaults.items()), consents=consents)
+    if len(_PLANS) > 64:  # mappings are few; this only keeps a long-lived process from growing
+        _PLANS.clear()
+    _PLANS[id(mapping)] = (mapping, plan)  # the mapping is kept, so its id is not reused
+    return plan
+
+
+def _cast_as(spec: FieldSpec, value: Any) -> Any:
+    return cast(value, spec)
+
+
 def apply_mapping(row: dict[str, Any], mapping: SourceMapping) -> Canonical:
     """Cast and recode the mapped fields of one row (no contact normalisation yet)."""
     out = Canonical()
-    for name, spec in mapping.fields.items():
-        raw = mapped_value(row, spec)
-        if blank(raw):
-            continue
-        out.given.append(name)
+    values, invalid, given = out.values, out.invalid, out.given
+    plan = _plan(mapping)
+    for f in plan.fields:
+        # mapped_value(), blank() and cast() inlined: this loop runs a dozen times per record.
+        if f.column is not None:
+            raw = row.get(f.column, _MISSING)
+            if raw is _MISSING:
+                raw = lookup(row, f.column)
+        else:
+            raw = _template(f.spec, row)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            raw = f.spec.default
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                continue
+        given.append(f.name)
         try:
-            value = cast(raw, spec)
+            value = f.convert(raw)
         except CastError as exc:
-            out.invalid[name] = str(exc)
+            invalid[f.name] = str(exc)
             continue
         if value is not None:
-            out.values[name] = value
-    for name, default in mapping.defaults.items():
-        out.values.setdefault(name, default)
-    for channel, cspec in mapping.consents.items():
-        raw = lookup(row, cspec.from_)
+            values[f.name] = value
+    for name, default in plan.defaults:
+        values.setdefault(name, default)
+    for c in plan.consents:
+        raw = row.get(c.column, _MISSING)
+        if raw is _MISSING:
+            raw = lookup(row, c.column)
         key = "" if raw is None else (str(raw).lower() if isinstance(raw, bool) else str(raw).strip())
         if key:
-            out.given.append(f"consent.{channel}")
-        if key in cspec.recode:
-            status = cspec.recode[key]
+            given.append(c.given)
+        recode = c.spec.recode
+        if key in recode:
+            status = recode[key]
             if status is not None:
-                out.consents[channel] = {"status": status, "purpose": cspec.purpose}
+                out.consents[c.channel] = {"status": status, "purpose": c.spec.purpose}
         elif key:
-            out.invalid[f"consent.{channel}"] = f"value {key!r} is not one of {sorted(cspec.recode)}"
+            invalid[c.given] = f"value {key!r} is not one of {c.choices}"
     return out
 
 
