@@ -46,16 +46,22 @@ def resolve_file_cmd(
     auto: float = typer.Option(MatchConfig.auto_threshold, help="Merge pairs at or above this probability."),
     review_at: float = typer.Option(MatchConfig.review_threshold, "--review", help="List uncertain pairs from here."),
     workers: int = typer.Option(0, help="Processes for normalising (0: up to 4, one per core)."),
+    backend: str = typer.Option("duckdb", help="Where Splink runs: duckdb (in process) or spark."),
+    spark_master: str = typer.Option("local[*]", help="Spark master URL, with --backend spark."),
 ) -> None:
     """Resolve any file of person records without a database: one cluster id per record.
 
     Example: epistola identity resolve people.csv --mapping people.yaml --out clusters.csv --pairs pairs.csv
+
+    With --backend spark the same model runs on Spark through Splink's Spark backend (pyspark and Java 17+).
 
     The mapping is the import mapping format (docs/mappings.md, docs/identity.md): `key` names the
     record id column, `fields` map columns to first_name, last_name, birth_date, email, phone, address...
     """
     from epistola.identity.standalone import load_params, resolve_file
 
+    if backend not in ("duckdb", "spark"):
+        raise InputError(f"unknown backend {backend!r}: use duckdb or spark")
     result = resolve_file(
         input_file,
         mapping,
@@ -65,6 +71,7 @@ def resolve_file_cmd(
         pairs_out=pairs,
         model_out=model_out,
         workers=workers or None,
+        spark_master=spark_master if backend == "spark" else None,
         say=lambda s: console.print(f"[dim]{s}[/]"),
     )
     console.print(

@@ -90,10 +90,12 @@ def resolve_file(
     model_out: Path | None = None,
     today: date | None = None,
     workers: int | None = None,
+    spark_master: str | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> FileResolution:
     """Resolve the records of one file; writes `out` (record_id,cluster_id), and optionally the scored
-    pairs and the trained model."""
+    pairs and the trained model. With `spark_master` (local[*], spark://host:7077, ...) Splink runs on
+    Spark instead of an in-process DuckDB (`identity/spark.py`)."""
     mapping = load_mapping(mapping_path)
     if not isinstance(mapping, SourceMapping):
         raise InputError(f"mapping {mapping_path.name} describes events, not person records")
@@ -106,7 +108,12 @@ def resolve_file(
     if not keys:
         raise InputError(f"{path.name} has no usable records", problems=problems)
     say(f"matching {len(keys):,} records")
-    result = match(feats, params=params, config=config)
+    if spark_master is None:
+        result = match(feats, params=params, config=config)
+    else:
+        from epistola.identity import spark
+
+        result = spark.match(feats, spark.session(spark_master), params=params, config=config)
     _write_clusters(out, keys, result)
     if pairs_out is not None:
         _write_pairs(pairs_out, keys, result)
