@@ -12,6 +12,7 @@ from sqlalchemy import delete, inspect, select
 
 from epistola import accounts
 from epistola.app import Epistola
+from epistola.errors import StorageError
 from epistola.hub import events_bulk
 from epistola.hub.events import CustomerIndex, EventImportReport, import_events
 from epistola.hub.ingest import import_source
@@ -46,6 +47,9 @@ WEB_EVENTS = [
     '{"event_id": "E6", "type": "", "occurred_at": "2026-10-02T10:00:00Z"}',
     '{"event_id": "E7", "type": "location", "occurred_at": "2026-10-03T08:00:00+03:00", '
     '"properties": {"lat": 55.75, "lon": 37.61}}',
+    '  {"event_id": "E8", "type": "page_view", "occurred_at": "2026-10-04T08:00:00Z", "properties": ""}',
+    '{"event_id": "E9", "reg_id": "W000003", "type": "search", "occurred_at": "2026-10-04T09:00:00Z", '
+    '"properties": {"q": "boots \\"red\\"\\u00e9", "none": null, "empty": ""}}',
 ]
 
 
@@ -120,6 +124,63 @@ def test_bulk_and_row_paths_agree_on_json_lines(app: Epistola, tmp_path: Path, c
     assert json.loads(stored["web_events:E1"][6])["properties"] == {"path": "/sale/shoes", "n": 2}
     assert json.loads(stored["web_events:E2"][6])["_ident"] == {"email": "maria.petrova@yandex.ru"}
     assert stored["web_events:E7"][2].hour == 5
+    assert "properties" not in json.loads(stored["web_events:E8"][6])  # "" is left out, as None is
+    nested = json.loads(stored["web_events:E9"][6])["properties"]
+    assert nested == {"q": 'boots "red"\u00e9', "none": None, "empty": ""}  # inside the value, kept as sent
+
+
+def test_bulk_and_row_paths_agree_batch_by_batch(
+    app: Epistola, tmp_path: Path, customers_known: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many small batches, read in one thread and stored in another: the same events, rejects (their
+    row numbers counted past a malformed line and a blank one) and figures, and ids in file order."""
+    monkeypatch.setattr(events_bulk, "BATCH", 2)
+    csv_path, jsonl_path = tmp_path / "transactions.csv", tmp_path / "web_events.jsonl"
+    csv_path.write_text(TRANSACTIONS, encoding="utf-8")
+    jsonl_path.write_text("\n".join(WEB_EVENTS) + "\n", encoding="utf-8")
+    _, rejects, _ = _both_ways(app, csv_path, "transactions")
+    assert rejects == [(4, "event_id"), (5, "occurred_at"), (6, "amount"), (7, "currency"), (8, None)]
+    with app.engine.begin() as conn:
+        conn.execute(delete(events))
+    _, rejects, _ = _both_ways(app, jsonl_path, "web_events")
+    assert rejects == [(4, None), (5, None), (6, "type")]
+    with app.engine.begin() as conn:
+        conn.execute(delete(events))
+    import_events(app.engine, csv_path, event_mapping("transactions"), clock=app.clock, bulk=True)
+    with app.engine.connect() as conn:
+        uids = conn.execute(select(events.c.event_uid).order_by(events.c.id)).scalars().all()
+    assert uids == [f"transactions:T{n}" for n in (1, 2, 3, 9)]
+
+
+def test_a_file_overlapping_stored_events_adds_only_the_new_ones(app: Epistola, tmp_path: Path) -> None:
+    """A batch whose first and last ids are new but not all the others: nothing is stored twice."""
+    header, *lines = TRANSACTIONS.splitlines()
+    good = [line for line in lines if line.split(",")[0] in ("T2", "T3", "T9")]  # T2, T3, T9 in file order
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("\n".join([header, good[1]]) + "\n", encoding="utf-8")  # T3 only
+    second.write_text("\n".join([header, *good]) + "\n", encoding="utf-8")
+    mapping = event_mapping("transactions")
+    assert import_events(app.engine, first, mapping, clock=app.clock).inserted == 1
+    report = import_events(app.engine, second, mapping, clock=app.clock)
+    assert (report.path, report.inserted, report.duplicates) == ("bulk", 2, 1)
+    with app.engine.connect() as conn:
+        uids = conn.execute(select(events.c.event_uid).order_by(events.c.id)).scalars().all()
+    assert uids == ["transactions:T3", "transactions:T2", "transactions:T9"]
+
+
+def test_a_customer_that_is_not_there_fails_the_batch(
+    app: Epistola, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk path keeps the foreign key: a batch naming a customer who does not exist is refused
+    whole, on PostgreSQL too, where the batch's customers are checked in one statement."""
+    monkeypatch.setattr(CustomerIndex, "source_keys", lambda self, source: {"L-000001": 987_654})
+    path = tmp_path / "transactions.csv"
+    path.write_text("\n".join(TRANSACTIONS.splitlines()[:4]) + "\n", encoding="utf-8")  # T1 to T3, no repeat
+    with pytest.raises(StorageError, match=r"importing events from transactions\.csv failed"):
+        import_events(app.engine, path, event_mapping("transactions"), clock=app.clock)
+    with app.engine.connect() as conn:
+        assert conn.execute(select(events.c.id)).first() is None
+        assert conn.execute(select(imports.c.status)).scalars().all() == ["failed"]
 
 
 def test_a_big_first_load_rebuilds_the_index_and_a_rerun_is_a_no_op(
