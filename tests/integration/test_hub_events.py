@@ -243,3 +243,18 @@ def test_a_batch_sent_to_the_api_ties_events_through_every_kind_of_identifier(
     assert got == expected
     linked = {uid.removeprefix("app_events:") for uid, cid in got.items() if cid is not None}
     assert linked == {"A1", "A2", "A3", "A4"} and got["app_events:A3"] != got["app_events:A4"]
+
+
+def test_the_store_connection_checks_foreign_keys_again_after_a_load(app: Epistola) -> None:
+    """SQLite's per-row check is off only while a load writes, even when the load fails."""
+    if app.engine.dialect.name != "sqlite":
+        pytest.skip("the per-row check is SQLite's")
+    with app.engine.connect() as conn:
+        store = events_bulk._Sqlite("loading", "2026-01-01 00:00:00.000000")
+        with store.session(conn):
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0 and store.checks_keys
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        conn.rollback()
+        with pytest.raises(RuntimeError), store.session(conn):
+            raise RuntimeError("the load failed")
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
