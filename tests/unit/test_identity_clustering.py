@@ -4,6 +4,8 @@ a person has kept apart; pairs a person accepted join first."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from epistola.identity.clustering import Traits, cluster, members
 
@@ -57,3 +59,75 @@ def test_a_reviewers_yes_joins_whatever_the_model_says() -> None:
 def test_cluster_ids_are_the_smallest_record() -> None:
     result = cluster([5, 9, 7], [(9, 7, 0.9), (5, 7, 0.85)], threshold=0.8)
     assert set(result.clusters.values()) == {5}
+
+
+def _reference(
+    records: list[int],
+    links: list[tuple[int, int, float]],
+    threshold: float,
+    traits: dict[int, Traits],
+    must_link: list[tuple[int, int]],
+    cannot_link: list[tuple[int, int]],
+) -> tuple[dict[int, int], list[tuple[int, int, float]], int]:
+    """The rules written out plainly: groups as sets, merged strongest link first (ties in record order)."""
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    group = {r: frozenset([r]) for r in records}
+    no = {frozenset(p) for p in cannot_link}
+
+    def fits(x: frozenset[int], y: frozenset[int]) -> bool:
+        if any(frozenset((a, b)) in no for a in x for b in y):
+            return False
+        gx = {traits[r].gender for r in x if r in traits and traits[r].gender}
+        gy = {traits[r].gender for r in y if r in traits and traits[r].gender}
+        bx = {b for r in x if r in traits and (b := traits[r].birth)}
+        by = {b for r in y if r in traits and (b := traits[r].birth)}
+        if gx and gy and len(gx | gy) > 1:  # (a person's yes may have joined two genders already)
+            return False
+        if bx and by and bx.isdisjoint(by):
+            return any(DamerauLevenshtein.distance(p, q) <= 1 for p in bx for q in by)
+        return True
+
+    def merge(x: frozenset[int], y: frozenset[int]) -> None:
+        for r in x | y:
+            group[r] = x | y
+
+    used, skipped = [], 0
+    for a, b in must_link:
+        if a in group and b in group and group[a] != group[b]:
+            merge(group[a], group[b])
+            used.append((a, b, 1.0))
+    for a, b, p in sorted((x for x in links if x[2] >= threshold), key=lambda x: (-x[2], x[0], x[1])):
+        if a not in group or b not in group or group[a] == group[b]:
+            continue
+        if not fits(group[a], group[b]):
+            skipped += 1
+            continue
+        merge(group[a], group[b])
+        used.append((a, b, p))
+    return {r: min(g) for r, g in group.items()}, used, skipped
+
+
+@given(data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_clustering_follows_the_rules_written_out(data: st.DataObject) -> None:
+    records = list(range(1, data.draw(st.integers(2, 12)) + 1))
+    pair = st.tuples(st.sampled_from(records), st.sampled_from(records)).filter(lambda p: p[0] != p[1])
+    links = [(a, b, p) for (a, b), p in data.draw(st.lists(st.tuples(pair, st.sampled_from([0.5, 0.85, 0.9, 0.99]))))]
+    traits = data.draw(
+        st.dictionaries(
+            st.sampled_from(records),
+            st.builds(
+                Traits,
+                birth=st.sampled_from([None, "1980-01-01", "1980-01-07", "1991-07-30"]),
+                gender=st.sampled_from([None, "f", "m"]),
+            ),
+        )
+    )
+    must = data.draw(st.lists(pair, max_size=2))
+    cannot = data.draw(st.lists(pair, max_size=2))
+    result = cluster(records, links, threshold=0.8, traits=traits, must_link=must, cannot_link=cannot)
+    clusters, used, skipped = _reference(records, links, 0.8, traits, must, cannot)
+    assert result.clusters == clusters
+    assert result.links_used == used
+    assert result.skipped == skipped

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -30,7 +30,15 @@ from epistola.consent.ledger import (
 from epistola.consent.ledger import standings as consent_standings
 from epistola.consent.model import RESTRICTIVE, Standing, merge_standing
 from epistola.identity import bulk, store
-from epistola.identity.golden import ATTRIBUTE_FIELDS, GOLDEN_COLUMNS, Candidate, Golden, Survivorship, build_golden
+from epistola.identity.golden import (
+    ATTRIBUTE_FIELDS,
+    GOLDEN_COLUMNS,
+    LINEAGE_FIELDS,
+    Candidate,
+    Golden,
+    Survivorship,
+    build_golden,
+)
 from epistola.store.schema import consents, customer_lineage, customers, source_records, sources
 from epistola.store.types import UTCDateTime
 
@@ -298,14 +306,7 @@ def apply_clusters(
     if len(touched) > out.created:  # a first run has no lineage to clear
         for chunk in store.chunks(sorted(touched)):
             conn.execute(delete(customer_lineage).where(customer_lineage.c.customer_id.in_(chunk)))
-    lineage = [(owner_of[cl], golden) for cl, golden in goldens.items() if owner_of[cl] in touched]
-    bulk.insert_many(
-        conn,
-        customer_lineage,
-        ("customer_id", "field", "source_record_id", "observed_at"),
-        _lineage_rows_of(lineage, bulk.time_converter(conn)),
-        count=sum(len(golden.lineage) for _, golden in lineage),
-    )
+    _insert_lineage(conn, [(owner_of[cl], golden) for cl, golden in goldens.items() if owner_of[cl] in touched])
 
     carried = None
     if changed_records is not None:
@@ -319,14 +320,29 @@ def apply_clusters(
     return out
 
 
-def _lineage_rows_of(
-    goldens: Iterable[tuple[int, Golden]], stamp: Callable[[datetime], Any]
-) -> Iterator[tuple[int, str, int, Any]]:
-    """customer_lineage rows of (customer, golden record) pairs, streamed: a million customers have
-    millions of them."""
+def _insert_lineage(conn: Connection, goldens: Sequence[tuple[int, Golden]]) -> None:
+    """customer_lineage rows of (customer, golden record) pairs. A golden record takes most of its
+    fields from one or two records, so each (customer, record) goes to the database once with the
+    fields it supplied, and the database writes the rows (`bulk.insert_fanned_out`)."""
+    bits = {name: 1 << i for i, name in enumerate(LINEAGE_FIELDS)}
+    stamp = bulk.time_converter(conn)
+    rows: list[tuple[int, int, Any, int]] = []
+    count = 0
     for owner, golden in goldens:
-        for f, (rid, seen) in golden.lineage.items():
-            yield (owner, f, rid, stamp(seen))
+        masks: dict[tuple[int, datetime], int] = {}
+        for f, source in golden.lineage.items():
+            masks[source] = masks.get(source, 0) | bits[f]
+        rows.extend((owner, rid, stamp(seen), mask) for (rid, seen), mask in masks.items())
+        count += len(golden.lineage)
+    if rows:
+        bulk.insert_fanned_out(
+            conn,
+            customer_lineage,
+            ("customer_id", "field", "source_record_id", "observed_at"),
+            LINEAGE_FIELDS,
+            rows,
+            count=count,
+        )
 
 
 def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime) -> list[int]:

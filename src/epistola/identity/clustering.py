@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -106,12 +107,12 @@ def cluster(
             group(b).refused.add(a)
 
     def refuses(x: _Group, y_root: int) -> bool:
-        return any(find(r) == y_root for r in x.refused)
+        return bool(x.refused) and any(find(r) == y_root for r in x.refused)
 
-    def join(ra: int, rb: int) -> None:
+    def join(ra: int, rb: int, ga: _Group, gb: _Group) -> None:
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
+        g, h = (ga, gb) if keep == ra else (gb, ga)
         parent[gone] = keep
-        g, h = group(keep), group(gone)
         del groups[gone]
         g.members.extend(h.members)
         g.births |= h.births
@@ -123,10 +124,13 @@ def cluster(
         if a in parent and b in parent:
             ra, rb = find(a), find(b)
             if ra != rb:
-                join(ra, rb)
+                join(ra, rb, group(ra), group(rb))
                 used.append((a, b, 1.0))
     skipped = 0
-    strong = sorted((x for x in links if x[2] >= threshold), key=lambda x: (-x[2], x[0], x[1]))
+    # strongest first, ties in record order: sorted by record, then (stably) by probability
+    strong = [x for x in links if x[2] >= threshold]
+    strong.sort(key=itemgetter(0, 1))
+    strong.sort(key=itemgetter(2), reverse=True)
     for a, b, p in strong:
         if a not in parent or b not in parent:
             continue
@@ -137,9 +141,10 @@ def cluster(
         if refuses(ga, rb) or refuses(gb, ra) or not _compatible(ga, gb):
             skipped += 1
             continue
-        join(ra, rb)
+        join(ra, rb, ga, gb)
         used.append((a, b, p))
-    return Clustering(clusters={rid: find(rid) for rid in parent}, links_used=used, skipped=skipped)
+    clusters = {rid: root if (root := parent[rid]) == rid else find(rid) for rid in parent}
+    return Clustering(clusters=clusters, links_used=used, skipped=skipped)
 
 
 def members(clusters: Mapping[int, Hashable]) -> dict[Hashable, list[int]]:

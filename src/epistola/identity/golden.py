@@ -37,6 +37,8 @@ ATTRIBUTE_FIELDS = ("middle_name", "card_issued", "store", "registered_at")
 # Every customers column a golden record sets (absent values are written as NULL, so they clear).
 GOLDEN_COLUMNS = (*GOLDEN_FIELDS, "street", "attributes", "age_min", "age_max")
 SURVIVING_FIELDS = (*GOLDEN_FIELDS, "street", *ATTRIBUTE_FIELDS)
+# Every field a golden record's lineage can name, in the order build_golden sets them.
+LINEAGE_FIELDS = (*GOLDEN_FIELDS, "street", *(f"attributes.{name}" for name in ATTRIBUTE_FIELDS), "age")
 
 Rule = Literal["most_trusted", "most_recent", "most_complete", "most_frequent"]
 RULES: tuple[str, ...] = get_args(Rule)
@@ -154,27 +156,61 @@ def build_golden(
 
 def _surviving(ranked: Sequence[Candidate], policy: Survivorship) -> Golden:
     """Each field's value by its rule among `ranked` (most trusted first)."""
-    golden = Golden()
-    values, lineage = golden.values, golden.lineage
-    streets = [_street_line(c.values) for c in ranked]
-    for name in (*GOLDEN_FIELDS, "street"):
+    trusted, others = _plan(policy)
+    found: dict[str, tuple[Candidate, Any]] = {}
+    # most_trusted (the usual rule): the first record that has the field, so each record only fills
+    # what the records before it left empty
+    pending: Sequence[str] = trusted
+    for c in ranked:
+        own = c.values
+        missing = []
+        for name in pending:
+            value = own.get(name) if name != "street" else _street_line(own)
+            if value is not None and value != "":
+                found[name] = (c, value)
+            else:
+                missing.append(name)
+        if not missing:
+            break
+        pending = missing
+    for name, rule in others:
         if name == "street":
-            offered = [(c, v) for c, v in zip(ranked, streets, strict=True) if _present(v)]
+            offered = [(c, v) for c in ranked if _present(v := _street_line(c.values))]
         else:
             offered = [(c, v) for c in ranked if _present(v := c.values.get(name))]
-        chosen = _pick(policy.rule(name), offered)
+        chosen = _pick(rule, offered)
         if chosen is not None:
-            c, value = chosen
+            found[name] = chosen
+    golden = Golden()
+    values, lineage = golden.values, golden.lineage
+    for name in (*GOLDEN_FIELDS, "street"):  # in the order a golden record lists them
+        if name in found:
+            c, value = found[name]
             values[name] = date.fromisoformat(value) if name == "birth_date" else value
             lineage[name] = (c.record_id, c.observed_at)
     attributes: dict[str, Any] = {}
     for name in ATTRIBUTE_FIELDS:
-        chosen = _pick(policy.rule(name), [(c, c.values[name]) for c in ranked if _present(c.values.get(name))])
-        if chosen is not None:
-            attributes[name] = chosen[1]
-            lineage[f"attributes.{name}"] = (chosen[0].record_id, chosen[0].observed_at)
+        if name in found:
+            c, value = found[name]
+            attributes[name] = value
+            lineage[f"attributes.{name}"] = (c.record_id, c.observed_at)
     values["attributes"] = attributes
     return golden
+
+
+_PLANS: dict[int, tuple[Survivorship, tuple[str, ...], tuple[tuple[str, Rule], ...]]] = {}
+
+
+def _plan(policy: Survivorship) -> tuple[tuple[str, ...], tuple[tuple[str, Rule], ...]]:
+    """The fields a policy keeps by trust, and the others with their rules (worked out once per policy)."""
+    plan = _PLANS.get(id(policy))
+    if plan is None or plan[0] is not policy:
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        rules = [(name, policy.rule(name)) for name in SURVIVING_FIELDS]
+        trusted = tuple(name for name, rule in rules if rule == "most_trusted")
+        plan = _PLANS[id(policy)] = (policy, trusted, tuple((n, r) for n, r in rules if r != "most_trusted"))
+    return plan[1], plan[2]
 
 
 def _single(c: Candidate) -> Golden:
