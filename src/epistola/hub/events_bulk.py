@@ -59,7 +59,11 @@ BULK_INDEX_MIN = 1_000_000  # rows in a file before the secondary index is rebui
 SECONDARY_INDEX = "ix_events_customer"
 _STAMP = re.compile(r"[0-9: .+-]{19,40}")
 _COLUMNS = "event_uid, customer_id, type, occurred_at, amount, currency, category, properties, received_at"
-_STORED = 8  # the query's columns from event_uid to properties, in _COLUMNS order
+# The columns SQLite's statement binds, and those of them that may be NULL: these are bound as '' and
+# turned back into NULL by the statement (no stored value is ''), because binding None costs Python's
+# sqlite3 a failed adapter lookup, an exception each time.
+_BOUND = ("event_uid", "customer_id", "type", "occurred_at", "amount", "currency", "category", "properties")
+_NULLABLE = ("customer_id", "amount", "currency", "category")
 
 
 def supported(path: Path, mapping: EventMapping) -> bool:
@@ -314,8 +318,16 @@ class _Prepare:
             stored = batch.select(list(_COLUMNS.split(", ")))
             pacsv.write_csv(stored, buffer, pacsv.WriteOptions(include_header=False))
             return buffer.getbuffer()
-        # received_at is one value for the whole import: bound once per statement, not once per row
-        return list(zip(*(batch.column(i).to_pylist() for i in range(2, 2 + _STORED)), strict=True))
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        columns = []
+        for name in _BOUND:
+            column = batch.column(name)
+            if name in _NULLABLE:  # a customer id as text: SQLite's INTEGER column stores the number
+                column = pc.fill_null(column.cast(pa.string()), "")
+            columns.append(column.to_pylist())
+        return list(zip(*columns, strict=True))
 
     def _drop_erased(self, batch: Any) -> tuple[Any, int]:
         """The batch without the unlinked events whose identifier belongs to an erased person."""
@@ -518,7 +530,8 @@ class _Sqlite:
     def __init__(self, what: str, received: str) -> None:
         self.what = what
         # received_at is one value for the whole import: bound once per statement, not once per row
-        self.statement = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{received}')"  # noqa: S608
+        values = ", ".join("NULLIF(?, '')" if name in _NULLABLE else "?" for name in _BOUND)
+        self.statement = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES ({values}, '{received}')"  # noqa: S608
         self.checks_keys = False
 
     @contextmanager
