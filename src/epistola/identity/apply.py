@@ -215,7 +215,7 @@ def apply_clusters(
     provisional = {cl: owner_of.get(cl, -cl - 1) for cl in by_cluster}
     joining = {
         int(value)
-        for origins in _joined(by_cluster, provisional, existing).values()
+        for origins in (_joined(by_cluster, provisional, existing).values() if existing else ())
         for kind, value in origins
         if kind == "customer"
     }
@@ -482,6 +482,15 @@ def _joined(
     return out
 
 
+def _records_disagree(origins: Sequence[tuple[str, Any]]) -> bool:
+    """Whether records (origins of kind 'record') refuse what another grants, on some channel and purpose."""
+    said: dict[tuple[str, str], set[str]] = {}
+    for _, c in origins:
+        for channel, stated in (c.values.get("consents") or {}).items():
+            said.setdefault((channel, stated["purpose"]), set()).add(stated["status"])
+    return any("granted" in statuses and not statuses.isdisjoint(RESTRICTIVE) for statuses in said.values())
+
+
 def _never_wider(
     conn: Connection,
     joined: Mapping[int, list[tuple[str, Any]]],
@@ -492,6 +501,8 @@ def _never_wider(
     is appended for the customer unless it already holds (a refusal by any of them wins)."""
     said: dict[int, dict[tuple[str, str], list[Standing | None]]] = {}
     for keeper, origins in joined.items():
+        if all(kind == "record" for kind, _ in origins) and not _records_disagree(origins):
+            continue  # the usual case, told apart without building a Standing per statement
         per_key: dict[tuple[str, str], list[Standing | None]] = defaultdict(list)
         for kind, value in origins:
             if kind == "customer":
