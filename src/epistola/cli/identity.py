@@ -385,4 +385,9 @@ def match_cmd(ctx: typer.Context, record: str = typer.Argument(..., help="Record
     console.print(
         f"record {done.record_id}: {done.action} customer {done.customer_id}{how}; {done.candidates} candidates, "
         f"{done.review} sent to review"
+        + (
+            f"; customers {', '.join(map(str, done.absorbed))} merged in: the record links them too"
+            if done.absorbed
+            else ""
+        )
     )

@@ -30,20 +30,25 @@ TF_COLUMNS = tuple(sorted({lv.tf for c in COMPARISONS for lv in c.levels if lv.t
 
 # Pairs worth scoring: every true pair shares at least one of these in realistic data (a changed e-mail
 # still leaves the phone, a nickname still leaves surname and birth date, a moved person keeps the names).
-PREDICT_RULES: tuple[str, ...] = (
-    "l.email = r.email",
-    "l.phone = r.phone",
-    "l.fn_block = r.fn_block AND l.ln = r.ln AND l.pc_area = r.pc_area",
-    "l.fn_block = r.fn_block AND l.ln = r.ln AND l.city = r.city",
-    "l.ln = r.ln AND l.dob = r.dob",
-    "l.ln = r.ln AND l.postcode = r.postcode",
-    "l.fn_block = r.fn_block AND l.dob = r.dob",
-    "l.fn_block = r.fn_block AND l.postcode = r.postcode",
-    "l.fn = r.ln AND l.ln = r.fn",
-    "l.fn = r.ln AND l.ln_block = r.fn_block",
-    "l.ln = r.fn AND l.fn_block = r.ln_block",
-    "l.street = r.street AND l.house = r.house AND l.city = r.city",
-    "l.fn_block = r.fn_block AND l.street = r.street AND l.city = r.city",
+# Each rule is a conjunction of equalities (left record's column, right record's column), declared as data
+# so the incremental matcher looks a new record up by exactly the blocks a batch run compares it in.
+BLOCKING_RULES: tuple[tuple[tuple[str, str], ...], ...] = (
+    (("email", "email"),),
+    (("phone", "phone"),),
+    (("fn_block", "fn_block"), ("ln", "ln"), ("pc_area", "pc_area")),
+    (("fn_block", "fn_block"), ("ln", "ln"), ("city", "city")),
+    (("ln", "ln"), ("dob", "dob")),
+    (("ln", "ln"), ("postcode", "postcode")),
+    (("fn_block", "fn_block"), ("dob", "dob")),
+    (("fn_block", "fn_block"), ("postcode", "postcode")),
+    (("fn", "ln"), ("ln", "fn")),
+    (("fn", "ln"), ("ln_block", "fn_block")),
+    (("ln", "fn"), ("fn_block", "ln_block")),
+    (("street", "street"), ("house", "house"), ("city", "city")),
+    (("fn_block", "fn_block"), ("street", "street"), ("city", "city")),
+)
+PREDICT_RULES: tuple[str, ...] = tuple(
+    " AND ".join(f"l.{left} = r.{right}" for left, right in rule) for rule in BLOCKING_RULES
 )
 # Rules that admit almost only true matches, and how many of all matches they are assumed to find.
 DETERMINISTIC_RULES: tuple[str, ...] = (

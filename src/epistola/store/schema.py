@@ -558,6 +558,10 @@ identity_features = Table(
     Index("ix_identity_features_name", "name"),
     Index("ix_identity_features_ln", "ln", "fn_block"),
     Index("ix_identity_features_fn_block", "fn_block", "postcode"),
+    # the incremental matcher's lookups for the blocking rules the indexes above serve badly or not at all
+    Index("ix_identity_features_fn", "fn", "ln_block"),  # names written the other way round
+    Index("ix_identity_features_street", "street", "city", "house"),  # same street (and house) in a city
+    Index("ix_identity_features_dob", "dob"),  # same birth date and family name, or given name
 )
 
 identity_models = Table(

@@ -147,6 +147,7 @@ def match(body: MatchIn, conn: ConnDep, key: DataKey, request: Request) -> dict[
         "probability": done.probability,
         "candidates": done.candidates,
         "review": done.review,
+        "absorbed": list(done.absorbed),
     }
 
 

@@ -769,11 +769,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source_record_id", name=op.f("pk_identity_features")),
     )
     with op.batch_alter_table("identity_features", schema=None) as batch_op:
+        batch_op.create_index("ix_identity_features_dob", ["dob"], unique=False)
         batch_op.create_index("ix_identity_features_email", ["email"], unique=False)
+        batch_op.create_index("ix_identity_features_fn", ["fn", "ln_block"], unique=False)
         batch_op.create_index("ix_identity_features_fn_block", ["fn_block", "postcode"], unique=False)
         batch_op.create_index("ix_identity_features_ln", ["ln", "fn_block"], unique=False)
         batch_op.create_index("ix_identity_features_name", ["name"], unique=False)
         batch_op.create_index("ix_identity_features_phone", ["phone"], unique=False)
+        batch_op.create_index("ix_identity_features_street", ["street", "city", "house"], unique=False)
 
     op.create_table(
         "identity_links",
@@ -886,11 +889,14 @@ def downgrade() -> None:
 
     op.drop_table("identity_links")
     with op.batch_alter_table("identity_features", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_features_street")
         batch_op.drop_index("ix_identity_features_phone")
         batch_op.drop_index("ix_identity_features_name")
         batch_op.drop_index("ix_identity_features_ln")
         batch_op.drop_index("ix_identity_features_fn_block")
+        batch_op.drop_index("ix_identity_features_fn")
         batch_op.drop_index("ix_identity_features_email")
+        batch_op.drop_index("ix_identity_features_dob")
 
     op.drop_table("identity_features")
     with op.batch_alter_table("identity_decisions", schema=None) as batch_op:
