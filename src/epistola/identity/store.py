@@ -10,7 +10,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
 from epistola.errors import NotFound
 from epistola.identity import bulk
@@ -124,34 +124,6 @@ def load_features(conn: Connection, record_ids: Iterable[int] | None = None) -> 
                     values[listed] = json.loads(values[listed])
             out.add(values)
     return out
-
-
-def candidate_ids(conn: Connection, row: Mapping[str, Any], *, limit: int = 500) -> list[int]:
-    """Records that share a blocking key with `row` (the incremental matcher's blocking, on indexes)."""
-    f = identity_features
-    rules = []
-    if row["email"]:
-        rules.append(f.c.email == row["email"])
-    if row["phone"]:
-        rules.append(f.c.phone == row["phone"])
-    if row["ln"] and row["fn_block"]:
-        rules.append(and_(f.c.ln == row["ln"], f.c.fn_block == row["fn_block"]))
-    if row["ln"] and row["dob"]:
-        rules.append(and_(f.c.ln == row["ln"], f.c.dob == row["dob"]))
-    if row["fn_block"] and row["postcode"]:
-        rules.append(and_(f.c.fn_block == row["fn_block"], f.c.postcode == row["postcode"]))
-    if row["ln"] and row["fn"]:  # written the other way round
-        rules.append(and_(f.c.ln == row["fn"], f.c.fn_block == row["ln_block"]))
-    found: set[int] = set()
-    for rule in rules:
-        ids = conn.execute(
-            select(f.c.source_record_id)
-            .join(source_records, source_records.c.id == f.c.source_record_id)
-            .where(rule, source_records.c.missing_since.is_(None), f.c.source_record_id != row["record_id"])
-            .limit(limit)
-        ).scalars()
-        found.update(int(i) for i in ids)
-    return sorted(found)
 
 
 class Frequencies:
