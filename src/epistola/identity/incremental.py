@@ -215,6 +215,8 @@ def _absorb(
 
     merged: list[Link] = []
     apart: list[Link] = []
+    if len(sure) < 2:
+        return merged, apart
     members = {record_id, *store.records_of(conn, keeper)}
     for customer in sorted(sure, key=lambda c: (-sure[c][0], c)):
         if customer == keeper:
