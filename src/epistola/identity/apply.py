@@ -89,7 +89,7 @@ def load_candidates(conn: Connection, record_ids: Sequence[int] | None = None) -
             Candidate(
                 record_id=rid, customer_id=cid, values=norm, observed_at=observed(norm, seen), source=name, trust=trust
             )
-            for rid, cid, norm, seen, name, trust in _raw_rows(conn, query, json_at=2, time_at=3)
+            for rid, cid, norm, seen, name, trust in _raw_rows(conn, query)
         ]
     ids = sorted(set(record_ids))
     batches = [conn.execute(query.where(source_records.c.id.in_(chunk))).all() for chunk in store.chunks(ids)]
@@ -102,23 +102,26 @@ def load_candidates(conn: Connection, record_ids: Sequence[int] | None = None) -
     ]
 
 
-def _raw_rows(conn: Connection, query: Select[Any], *, json_at: int, time_at: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of a parameterless query as the driver returns them, with the one JSON and the one
-    UTC-time column decoded as SQLAlchemy would: a million rows through SQLAlchemy's result processing
-    cost more than reading them. (psycopg decodes JSON and times itself; SQLite hands back text.)"""
+def _raw_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a parameterless query of (id, customer, normalized, updated_at, ...) as the driver
+    returns them, with the JSON and the UTC time decoded as SQLAlchemy would: a million rows through
+    SQLAlchemy's result processing cost more than reading them. (psycopg decodes both itself; SQLite
+    hands back text, and an import stamps all its records with one time.)"""
     compiled = query.compile(dialect=conn.dialect)
     if compiled.params:  # pragma: no cover - a programming error, not a runtime condition
         raise ValueError("_raw_rows takes queries without parameters")
     from_db = UTCDateTime().process_result_value
     dialect = conn.dialect
     loads = json.loads
+    moments: dict[Any, datetime | None] = {}
     for row in conn.exec_driver_sql(str(compiled)):
-        out = list(row)
-        value = out[json_at]
-        if isinstance(value, str | bytes):
-            out[json_at] = loads(value)
-        out[time_at] = from_db(out[time_at], dialect)
-        yield tuple(out)
+        norm, seen = row[2], row[3]
+        if isinstance(norm, str | bytes):
+            norm = loads(norm)
+        moment = moments.get(seen)
+        if moment is None:
+            moment = moments[seen] = from_db(seen, dialect)
+        yield (row[0], row[1], norm, moment, *row[4:])
 
 
 def _lineage_rows(customer_id: int, golden: Golden) -> list[dict[str, Any]]:
@@ -414,8 +417,7 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
             .where(source_records.c.customer_id.is_not(None), source_records.c.missing_since.is_(None))
         )
         said_by: list[tuple[int, int, dict[str, Any], datetime, str]] = [
-            (rid, cid, norm, observed(norm, seen), source)
-            for rid, cid, norm, seen, source in _raw_rows(conn, query, json_at=2, time_at=3)
+            (rid, cid, norm, observed(norm, seen), source) for rid, cid, norm, seen, source in _raw_rows(conn, query)
         ]
         known = latest_by_origin(conn)
     else:

@@ -5,7 +5,8 @@ both call `match`; Splink runs on an in-process DuckDB.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -102,9 +103,14 @@ class FeatureColumns:
                 arrays[name] = pa.array(values, type=pa.string())
         return pa.table(arrays)
 
-    def traits(self) -> dict[int, Traits]:
+    def traits(self, among: Container[int] | None = None) -> dict[int, Traits]:
+        """record -> its birth date and gender, for the records that have either (and are `among`)."""
         ids, births, genders = self.columns["record_id"], self.columns["dob"], self.columns["gender"]
-        return {rid: Traits(birth=b, gender=g) for rid, b, g in zip(ids, births, genders, strict=True) if b or g}
+        return {
+            rid: Traits(birth=b, gender=g)
+            for rid, b, g in zip(ids, births, genders, strict=True)
+            if (b or g) and (among is None or rid in among)
+        }
 
     def deterministic_links(self, column: str) -> list[Link]:
         """Records sharing a value of `column` are one person: a chain through each group of equal values."""
@@ -130,15 +136,31 @@ def _connect(table: pa.Table) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def train(features: FeatureColumns, options: TrainingOptions | None = None) -> ModelParams:
-    """A model learned from these records alone (the starting model when there are too few)."""
-    if len(features) < MIN_RECORDS_TO_TRAIN:
-        return default_params()
+@contextmanager
+def duckdb_session(features: FeatureColumns) -> Iterator[splink_backend.Backend]:
+    """One in-process DuckDB holding `features`, for a run that trains and then predicts on them
+    (loading a million records into DuckDB once rather than twice)."""
     con = _connect(features.arrow())
     try:
-        return splink_backend.train(con, _TABLE, options)
+        yield splink_backend.duckdb_backend(con, _TABLE)
     finally:
         con.close()
+
+
+def train(
+    features: FeatureColumns,
+    options: TrainingOptions | None = None,
+    *,
+    backend: splink_backend.Backend | None = None,
+) -> ModelParams:
+    """A model learned from these records alone (the starting model when there are too few); on an
+    in-process DuckDB unless `backend` already holds the same features."""
+    if len(features) < MIN_RECORDS_TO_TRAIN:
+        return default_params()
+    if backend is not None:
+        return splink_backend.train_on(backend, options)
+    with duckdb_session(features) as own:
+        return splink_backend.train_on(own, options)
 
 
 def match(
@@ -176,13 +198,20 @@ def match(
     }
     decided_yes = [(min(a, b), max(a, b)) for a, b in must_link]
     rules = [link for column in config.deterministic for link in features.deterministic_links(column)]
-    mergeable = ((a, b, p) for a, b, p, ok in zip(left, right, probability, agree, strict=True) if ok)
+    threshold = config.auto_threshold
+    mergeable = [
+        (a, b, p) for a, b, p, ok in zip(left, right, probability, agree, strict=True) if ok and p >= threshold
+    ]
+    joined = [*decided_yes, *((x.left, x.right) for x in rules)]
+    cannot_link = list(cannot_link)
+    # clustering only asks for the traits of records some link or decision involves
+    involved = {r for pairs in (mergeable, joined, cannot_link) for a, b, *_ in pairs for r in (a, b)}
     result = cluster(
         features.columns["record_id"],
         mergeable,
-        threshold=config.auto_threshold,
-        traits=features.traits(),
-        must_link=[*decided_yes, *((x.left, x.right) for x in rules)],
+        threshold=threshold,
+        traits=features.traits(involved),
+        must_link=joined,
         cannot_link=cannot_link,
     )
     by_rule = {(x.left, x.right): x for x in rules}

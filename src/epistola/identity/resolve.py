@@ -23,7 +23,7 @@ from epistola.identity.features import features as keys_of
 from epistola.identity.golden import Survivorship
 from epistola.identity.matcher import MatchConfig, MatchResult
 from epistola.identity.params import ModelParams
-from epistola.identity.splink_backend import TrainingOptions
+from epistola.identity.splink_backend import Backend, TrainingOptions
 
 Say = Callable[[str], None]
 
@@ -98,15 +98,17 @@ def train_model(
     options: TrainingOptions | None = None,
     note: str = "",
     features: matcher.FeatureColumns | None = None,
+    backend: Backend | None = None,
 ) -> int:
     """Train on the records in the store (no labels needed; accepted review pairs refine m) and store
-    the result as a new model version. `features`: the records' keys, when already loaded."""
+    the result as a new model version. `features`: the records' keys, when already loaded (and
+    `backend`, a Splink database already holding them)."""
     if features is None:
         store.refresh_features(conn, now)
         features = store.load_features(conn)
     stored, _, _ = current_config(conn)
     config = config or stored
-    params = matcher.train(features, options or config.match.training)
+    params = matcher.train(features, options or config.match.training, backend=backend)
     params = refine_with_labels(conn, params, features)
     untrained = len(features) < matcher.MIN_RECORDS_TO_TRAIN  # `train` kept the starting model
     default_note = f"starting model: fewer than {matcher.MIN_RECORDS_TO_TRAIN:,} records" if untrained else "trained"
@@ -201,16 +203,19 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
     del fresh_keys  # a million dicts: gone before the matcher needs its memory
     config, params, version = current_config(conn)
     trained = False
-    if params is None or retrain:
-        say("training the matching model (no labels needed)")
-        version = train_model(conn, now=now, actor=actor, config=config, features=loaded)
-        config, params, _ = current_config(conn)
-        trained = True
-    assert params is not None and version is not None  # noqa: S101 - train_model stored one
-    yes, no = store.decisions(conn)
     records = len(loaded)
-    say(f"matching {records:,} records")
-    result = matcher.match(loaded, params=params, config=config.match, must_link=yes, cannot_link=no)
+    with matcher.duckdb_session(loaded) as backend:
+        if params is None or retrain:
+            say("training the matching model (no labels needed)")
+            version = train_model(conn, now=now, actor=actor, config=config, features=loaded, backend=backend)
+            config, params, _ = current_config(conn)
+            trained = True
+        assert params is not None and version is not None  # noqa: S101 - train_model stored one
+        yes, no = store.decisions(conn)
+        say(f"matching {records:,} records")
+        result = matcher.match(
+            loaded, params=params, config=config.match, must_link=yes, cannot_link=no, backend=backend
+        )
     del loaded
     say("writing customers, golden records and history")
     applied = apply_clusters(

@@ -221,16 +221,19 @@ def replace_links(
     """The links of the latest run: the ones that joined records, and the pairs waiting for review."""
     conn.execute(delete(identity_links))
     stamp = bulk.db_time(conn, now)
-    bulk.insert_many(
-        conn,
-        identity_links,
-        ("record_l", "record_r", "kind", "probability", "weight", "reason", "model_version", "created_at"),
-        [
-            (min(x.left, x.right), max(x.left, x.right), kind, x.probability, x.weight, x.reason, version, stamp)
-            for kind, links in (("merge", merged), ("review", review))
-            for x in links
-        ],
-    )
+    columns: tuple[str, ...] = ("record_l", "record_r", "kind", "probability", "weight", "reason", "model_version")
+    rows: list[tuple[Any, ...]] = [
+        (min(x.left, x.right), max(x.left, x.right), kind, x.probability, x.weight, x.reason, version, stamp)
+        for kind, links in (("merge", merged), ("review", review))
+        for x in links
+    ]
+    if not bulk.is_postgres(conn):
+        # the ids SQLite would hand out in this order, but the rows go in by pair: the pair's unique
+        # index and the look-ups of its records (foreign keys) then walk forward instead of jumping
+        start = int(conn.execute(select(func.coalesce(func.max(identity_links.c.id), 0))).scalar_one()) + 1
+        rows = sorted(((start + i, *row) for i, row in enumerate(rows)), key=itemgetter(1, 2))
+        columns = ("id", *columns)
+    bulk.insert_many(conn, identity_links, (*columns, "created_at"), rows)
 
 
 def add_links(conn: Connection, links: Sequence[Link], *, kind: str, version: int | None, now: datetime) -> None:
