@@ -261,7 +261,7 @@ class _Ready:
     linked: int
     skipped: int  # unlinked events of erased people: seen, not stored
     n: int  # events to store
-    payload: Any  # parameter tuples (SQLite) or CSV bytes (PostgreSQL)
+    payload: Any  # the bound columns (SQLite) or CSV bytes (PostgreSQL)
     first_uid: str | None
     last_uid: str | None
     customers: list[int]  # the distinct customers the batch refers to
@@ -324,13 +324,16 @@ class _Prepare:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        # Only Arrow work here, which lets go of the GIL. Python objects for the parameters are made by
+        # the writing thread: made here, they would hold the GIL while the writer, which lets go of it
+        # for every row SQLite inserts, waits to get it back after each one.
         columns = []
         for name in _BOUND:
             column = batch.column(name)
             if name in _NULLABLE:  # a customer id as text: SQLite's INTEGER column stores the number
                 column = pc.fill_null(column.cast(pa.string()), "")
-            columns.append(column.to_pylist())
-        return list(zip(*columns, strict=True))
+            columns.append(column)
+        return columns
 
     def _drop_erased(self, batch: Any) -> tuple[Any, int]:
         """The batch without the unlinked events whose identifier belongs to an erased person."""
@@ -561,7 +564,8 @@ class _Sqlite:
 
     def insert(self, conn: Connection, ready: _Ready) -> int:
         before = conn.exec_driver_sql("SELECT total_changes()").scalar_one()
-        conn.exec_driver_sql(self.statement, ready.payload)
+        rows = list(zip(*(column.to_pylist() for column in ready.payload), strict=True))
+        conn.exec_driver_sql(self.statement, rows)
         inserted = int(conn.exec_driver_sql("SELECT total_changes()").scalar_one() - before)
         if self.checks_keys and ready.customers:
             # After the insert this transaction holds the write lock, so no customer can go before it
