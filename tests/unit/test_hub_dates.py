@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epistola.hub.normalize import _fixed_format, strptime
+from epistola.hub.mapping import FieldSpec
+from epistola.hub.normalize import CastError, _fixed_format, cast, strptime
 
 FORMATS = ["%d.%m.%Y", "%d.%m.%Y %H:%M", "%m/%d/%Y", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H.%M"]
 
@@ -62,3 +64,11 @@ def test_formats_it_cannot_read_safely_go_to_strptime() -> None:
     for fmt in ("%Y%m%d", "%d %b %Y", "%d.%m.%y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y  %H", "%d.%m.%Y\t%H:%M", "%d%%%m"):
         assert _fixed_format(fmt) is None
     assert strptime("24 Feb 2023", "%d %b %Y") == datetime(2023, 2, 24)
+
+
+def test_an_unreadable_moment_names_the_formats_as_the_mapping_lists_them() -> None:
+    spec = FieldSpec.model_validate({"from": "t", "type": "datetime", "format": ["%d.%m.%Y %H:%M", "%Y-%m-%d"]})
+    for _ in range(2):  # the second time from the cache of parsed moments
+        with pytest.raises(CastError, match=re.escape("in the format ['%d.%m.%Y %H:%M', '%Y-%m-%d']")):
+            cast("31.02.2020 10:00", spec)
+    assert cast("09.11.2020 17:03", spec) == datetime(2020, 11, 9, 17, 3, tzinfo=UTC)

@@ -101,6 +101,13 @@ _FLAT_WORDS = {
     "US": ("apt", "apartment", "unit", "suite", "ste", "#"),
 }
 _HOUSE = r"\d+[a-zA-Zа-яА-Я]?(?:/\d+[a-zA-Z]?)?"
+# Compiled once: addresses are nearly all different, so each one is parsed.
+_SPACES = re.compile(r"\s+")
+_TOKEN_SEPARATORS = re.compile(r"[,\s]+")
+_DIGIT = re.compile(r"\d")
+_HOUSE_TOKEN = re.compile(rf"{_HOUSE}(?:-\d+)?")
+_US_FLAT = re.compile(r"(?:,?\s*(?:apt|apartment|unit|suite|ste)\.?\s*|\s*#\s*)([\w-]+)\s*$", re.IGNORECASE)
+_US_HOUSE = re.compile(rf"^({_HOUSE})\s+(.*)$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,7 +127,7 @@ def parse_address(line: str | None, country: str | None) -> Address | None:
     """Best-effort split of a one-line address; unknown countries keep the line as the street."""
     if not line or not line.strip():
         return None
-    text = re.sub(r"\s+", " ", line).strip()
+    text = _SPACES.sub(" ", line).strip()
     country = (country or "").upper()
     if country == "US":
         return _parse_us(text)
@@ -133,7 +140,7 @@ def _parse_european(text: str, country: str) -> Address:
     types = STREET_TYPES[country]
     house = flat = None
     # 'Ленина ул., 5-12' / 'Marszałkowska 10/5' / 'ul. Marszałkowska 10 m. 5'
-    tokens = [t for t in re.split(r"[,\s]+", text) if t]
+    tokens = [t for t in _TOKEN_SEPARATORS.split(text) if t]
     street_words: list[str] = []
     street_type: str | None = None
     i = 0
@@ -144,7 +151,7 @@ def _parse_european(text: str, country: str) -> Address:
             flat = nxt.rstrip(".,")
             i += 2
             continue
-        if word in _HOUSE_WORDS[country] and nxt and re.match(r"\d", nxt):
+        if word in _HOUSE_WORDS[country] and nxt and _DIGIT.match(nxt):
             house = nxt.rstrip(".,")
             i += 2
             continue
@@ -152,7 +159,7 @@ def _parse_european(text: str, country: str) -> Address:
             street_type = types[word]
             i += 1
             continue
-        if re.fullmatch(rf"{_HOUSE}(?:-\d+)?", token.rstrip(".,")) and street_words and house is None:
+        if street_words and house is None and _HOUSE_TOKEN.fullmatch(token.rstrip(".,")):
             value = token.rstrip(".,")
             if "-" in value:
                 value, flat = value.split("-", 1)
@@ -171,10 +178,10 @@ def _parse_european(text: str, country: str) -> Address:
 
 def _parse_us(text: str) -> Address:
     flat = None
-    m = re.search(r"(?:,?\s*(?:apt|apartment|unit|suite|ste)\.?\s*|\s*#\s*)([\w-]+)\s*$", text, re.IGNORECASE)
+    m = _US_FLAT.search(text)
     if m:
         flat, text = m.group(1), text[: m.start()].rstrip(", ")
-    m = re.match(rf"^({_HOUSE})\s+(.*)$", text)
+    m = _US_HOUSE.match(text)
     house, rest = (m.group(1), m.group(2)) if m else (None, text)
     words = rest.split(" ")
     out: list[str] = []

@@ -217,6 +217,9 @@ def normalise_postcode(raw: str, country: str | None) -> str:
 
 
 _CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
+_SIX_DIGITS = re.compile(r"\d{6}")
+_POLISH_POSTCODE = re.compile(r"\d{2}-\d{3}")
+_ZIP_PLUS_FOUR = re.compile(r"\d{5}-\d{4}")
 _POLISH = re.compile("[ąćęłńśźż]", re.IGNORECASE)
 
 
@@ -224,15 +227,15 @@ def likely_country(postcode: str | None, texts: Iterable[str | None]) -> str | N
     """A country suggested by a record's shape (postcode format, script), to read national phone
     numbers in when the record states no country. Never stored as the customer's country."""
     code = (postcode or "").strip()
-    if re.fullmatch(r"\d{6}", code):
+    if _SIX_DIGITS.fullmatch(code):
         return "RU"
-    if re.fullmatch(r"\d{2}-\d{3}", code):
+    if _POLISH_POSTCODE.fullmatch(code):
         return "PL"
     for text in texts:
         if text and _CYRILLIC.search(text):
             return "RU"
         if text and _POLISH.search(text):
             return "PL"
-    if re.fullmatch(r"\d{5}-\d{4}", code):
+    if _ZIP_PLUS_FOUR.fullmatch(code):
         return "US"
     return None

@@ -21,11 +21,13 @@ import csv
 import hashlib
 import json
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, select
 
@@ -34,8 +36,8 @@ from epistola.clock import Clock
 from epistola.consent import suppression
 from epistola.consent.keys import Keyring
 from epistola.errors import Problem
-from epistola.hub import store
-from epistola.hub.canonical_pool import CanonicalPool, Normalised
+from epistola.hub import json_text, store
+from epistola.hub.canonical_pool import CanonicalPool, NormalisedBatch
 from epistola.hub.erased import SKIPPED_ERASED, ErasedCheck
 from epistola.hub.mapping import SourceMapping
 from epistola.hub.readers import Rejected, Row, close_rows, count_rows, lookup, read_records
@@ -43,6 +45,7 @@ from epistola.store import wrap_db_errors
 from epistola.store.schema import import_rejects
 
 Progress = Callable[[int, int], None]  # (rows done, rows expected)
+T = TypeVar("T")
 POOL_THRESHOLD = 20_000  # rows; below this, starting worker processes costs more than it saves
 
 
@@ -89,12 +92,9 @@ def mapping_digest(mapping: SourceMapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_RECORD_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")).encode
-
-
 def record_json(values: dict[str, Any]) -> str:
     """The stored form of a record as the source said it; also what its fingerprint is taken of."""
-    return _RECORD_JSON(values)
+    return json_text.dumps_sorted(values)
 
 
 def fingerprint(data_json: str, digest: str) -> str:
@@ -216,13 +216,13 @@ class SourceImport:
         if n:
             self.report.skipped[SKIPPED_ERASED] = self.report.skipped.get(SKIPPED_ERASED, 0) + n
 
-    def erased_records(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> set[int]:
+    def erased_records(self, conn: Connection, batch: _Batch, normalised: NormalisedBatch) -> set[int]:
         """Positions in the batch of records belonging to an erased person (by key, e-mail or phone)."""
         if self.erased is None or not batch.pending:
             return set()
         idents: list[list[str]] = []
-        for pending, norm in zip(batch.pending, normalised, strict=True):
-            values = json.loads(norm.json)
+        for pending, text in zip(batch.pending, normalised.json, strict=True):
+            values = json.loads(text)
             own = [suppression.record_identifier(self.mapping.source, pending.key)]
             for kind in ("email", "phone"):
                 value = values.get(kind)
@@ -231,35 +231,54 @@ class SourceImport:
             idents.append(own)
         return self.erased.matching(conn, idents)
 
-    def write(self, conn: Connection, batch: _Batch, normalised: list[Normalised]) -> None:
+    def write(self, conn: Connection, batch: _Batch, normalised: NormalisedBatch) -> None:
         """Store one batch: new records, changed records, returned records and the batch's rejects."""
-        report, now = self.report, self.now
+        report = self.report
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         erased = self.erased_records(conn, batch, normalised)
-        for n, (pending, norm) in enumerate(zip(batch.pending, normalised, strict=True)):
+        source_id = self.source_id
+        rows = zip(batch.pending, normalised.json, normalised.quality, strict=True)
+        for n, (pending, text, quality) in enumerate(rows):
             if n in erased:  # counted only: no value of theirs in the report, the rejects or the log
                 self._skip(1)
                 continue
-            for name, reason in norm.invalid.items():
-                report.invalid[name] = report.invalid.get(name, 0) + 1
-                reasons = report.reasons.setdefault(name, {})
-                reasons[reason] = reasons.get(reason, 0) + 1
-            for name in norm.filled:
-                report.filled[name] = report.filled.get(name, 0) + 1
             if pending.prior_id is None:
-                report.new += 1
-                inserts.append(
-                    (self.source_id, pending.key, pending.content_hash, pending.data, norm.json, norm.quality)
-                )
+                inserts.append((source_id, pending.key, pending.content_hash, pending.data, text, quality))
             else:
-                report.changed += 1
-                updates.append((pending.prior_id, pending.content_hash, pending.data, norm.json, norm.quality))
-        store.insert_records_fast(conn, inserts, import_id=report.import_id, now=now)
-        store.update_records_fast(conn, updates, import_id=report.import_id, now=now)
+                updates.append((pending.prior_id, pending.content_hash, pending.data, text, quality))
+        report.new += len(inserts)
+        report.changed += len(updates)
+        self._count(normalised, erased)
+        store.insert_records_fast(conn, inserts, import_id=report.import_id, now=self.now)
+        store.update_records_fast(conn, updates, import_id=report.import_id, now=self.now)
         store.mark_present(conn, batch.returned)
         report.returned += len(batch.returned)
         self.settle_rejects(conn, batch)
+
+    def _count(self, normalised: NormalisedBatch, erased: set[int]) -> None:
+        """Add the batch's usable and unusable values to the report (in the order first seen)."""
+        report = self.report
+        if erased:  # the batch's own counts include the erased: count the others one by one
+            filled: dict[str, int] = {}
+            reasons: dict[str, dict[str, int]] = {}
+            for n, (invalid, names) in enumerate(zip(normalised.invalid, normalised.filled, strict=True)):
+                if n in erased:
+                    continue
+                for name, reason in invalid.items():
+                    kinds = reasons.setdefault(name, {})
+                    kinds[reason] = kinds.get(reason, 0) + 1
+                for name in names:
+                    filled[name] = filled.get(name, 0) + 1
+        else:
+            filled, reasons = normalised.filled_counts, normalised.reason_counts
+        for name, kinds in reasons.items():
+            report.invalid[name] = report.invalid.get(name, 0) + sum(kinds.values())
+            known = report.reasons.setdefault(name, {})
+            for reason, k in kinds.items():
+                known[reason] = known.get(reason, 0) + k
+        for name, k in filled.items():
+            report.filled[name] = report.filled.get(name, 0) + k
 
     def close(self, conn: Connection, *, status: str, now: datetime, actor: str, origin: str | None = None) -> None:
         """Mark what disappeared (complete snapshots only), record the figures and the audit entry."""
@@ -313,10 +332,16 @@ def import_source(
     n_workers = (workers if workers is not None else os.cpu_count() or 1) if expected >= POOL_THRESHOLD else 1
     status = "failed"
     done = 0
+    batches: Iterator[_Batch] = _batches(job, rows, batch_size)
     try:
         with CanonicalPool(mapping, today=job.now.date(), workers=n_workers) as pool:
+            if n_workers > 1 and mapping.format.type in ("csv", "jsonl"):
+                # A thread reads and fingerprints the next batches while this one waits for the
+                # database (files only: a SQL source's connection belongs to this thread). Started
+                # after the pool has forked its workers.
+                batches = _Ahead(batches, depth=2)
             for batch, normalised in pool.map(
-                _batches(job, rows, batch_size),
+                batches,
                 lambda b: [p.values for p in b.pending],
                 # Text rows travel to the workers as their JSON (cheaper than dicts); typed rows (Excel,
                 # SQL dates) as they are, since JSON would turn a date into a string.
@@ -329,6 +354,8 @@ def import_source(
                     progress(done, expected)
         status = "done"
     finally:
+        if isinstance(batches, _Ahead):
+            batches.close()  # before the file it reads is closed
         close_rows(rows)
         if job.report.import_id:
             with wrap_db_errors(f"importing {Path(origin).name}"), engine.begin() as conn:
@@ -380,6 +407,58 @@ def _batches(job: SourceImport, rows: Iterable[Row | Rejected], size: int) -> It
             yield batch
             batch = _Batch()
     yield batch
+
+
+class _Ahead(Iterator[T]):
+    """The items of an iterator, produced by a thread up to `depth` ahead of the consumer.
+
+    The importer's database writes release the GIL while they wait for SQLite or PostgreSQL; meanwhile
+    this thread reads and fingerprints the next batch. An exception raised while producing an item is
+    raised to the consumer in its place. `close` stops the thread (the consumer may stop early).
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[T], *, depth: int) -> None:
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(items,), name="hub-reader", daemon=True)
+        self._thread.start()
+
+    def _produce(self, items: Iterator[T]) -> None:
+        try:
+            for item in items:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put((None, exc))
+            return
+        self._put((self._END, None))
+
+    def _put(self, message: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> T:
+        if self._stop.is_set():
+            raise StopIteration
+        item, exc = self._queue.get()
+        if exc is not None:
+            self._stop.set()
+            raise exc
+        if item is self._END:
+            self._stop.set()
+            raise StopIteration
+        return cast(T, item)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _raw(item: Row) -> str:

@@ -10,6 +10,7 @@ from unidecode import unidecode
 _SPACES = re.compile(r"\s+")
 _NOT_LETTERS = re.compile(r"[^a-z]")
 _DOUBLES = re.compile(r"(.)\1+")
+_HYPHENS = re.compile(r"([-'’])")
 _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "la", "le", "du"})
 # Ordered: longer spellings first, so 'shch' is not eaten by 'sh'. These fold the common ways Russian
 # and Polish names are romanised onto one key (Юлия: Yulia, Iuliia, Julia -> 'ulia').
@@ -59,7 +60,7 @@ def clean_name(value: str | None) -> str | None:
 def _title_word(word: str) -> str:
     if word.lower() in _PARTICLES:
         return word.lower()
-    parts = re.split(r"([-'’])", word.lower())
+    parts = _HYPHENS.split(word.lower())
     return "".join(p[:1].upper() + p[1:] if p not in "-'’" else p for p in parts)
 
 

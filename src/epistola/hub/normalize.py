@@ -140,7 +140,7 @@ def cast(value: Any, spec: FieldSpec) -> Any:
     return _parse_age_range(str(value).strip())
 
 
-def _strptime(text: str, fmt: str | list[str]) -> datetime:
+def _strptime(text: str, fmt: str | list[str] | tuple[str, ...]) -> datetime:
     return _strptime_cached(text, fmt if isinstance(fmt, str) else tuple(fmt))
 
 
@@ -211,10 +211,17 @@ def _parse_date(text: str, fmt: str | list[str] | None) -> date:
 
 
 def _parse_datetime(text: str, fmt: str | list[str] | None, zone: str | None) -> datetime:
+    return _parse_datetime_cached(text, fmt if fmt is None or isinstance(fmt, str) else tuple(fmt), zone)
+
+
+@lru_cache(maxsize=4096)
+def _parse_datetime_cached(text: str, fmt: str | tuple[str, ...] | None, zone: str | None) -> datetime:
+    """Cached for the moments one row gives twice (a registration that is also the last update)."""
     try:
         moment = _strptime(text, fmt) if fmt else datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CastError(f"{text!r} is not a date-time in the format {fmt or 'ISO 8601'}") from None
+        shown = list(fmt) if isinstance(fmt, tuple) else fmt  # as the mapping wrote it
+        raise CastError(f"{text!r} is not a date-time in the format {shown or 'ISO 8601'}") from None
     return _in_zone(moment, zone)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from epistola.errors import InputError, Problem
+from epistola.hub import json_text
 from epistola.hub.mapping import FormatSpec, SourceMapping
 
 
@@ -235,7 +236,7 @@ def _jsonl_body(path: Path, fh: io.TextIOWrapper, encoding: str) -> Iterator[Row
             if not text:
                 continue
             try:
-                value = json.loads(text)
+                value = json_text.loads(text)
             except json.JSONDecodeError as exc:
                 yield Rejected(number=number, reason=f"invalid JSON: {exc.msg} at column {exc.colno}", raw=text)
                 continue
