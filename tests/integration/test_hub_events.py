@@ -250,7 +250,7 @@ def test_the_store_connection_checks_foreign_keys_again_after_a_load(app: Episto
     if app.engine.dialect.name != "sqlite":
         pytest.skip("the per-row check is SQLite's")
     with app.engine.connect() as conn:
-        store = events_bulk._Sqlite("loading", "2026-01-01 00:00:00.000000")
+        store = events_bulk._Sqlite("loading", "2026-01-01 00:00:00.000000", event_mapping("transactions"))
         with store.session(conn):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0 and store.checks_keys
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1

@@ -62,11 +62,20 @@ BULK_INDEX_MIN = 1_000_000  # rows in a file before the secondary index is rebui
 SECONDARY_INDEX = "ix_events_customer"
 _STAMP = re.compile(r"[0-9: .+-]{19,40}")
 _COLUMNS = "event_uid, customer_id, type, occurred_at, amount, currency, category, properties, received_at"
-# The columns SQLite's statement binds, and those of them that may be NULL: these are bound as '' and
-# turned back into NULL by the statement (no stored value is ''), because binding None costs Python's
+# The columns SQLite's statement binds per row, and those of them that may be NULL: these are bound as ''
+# and turned back into NULL by the statement (no stored value is ''), because binding None costs Python's
 # sqlite3 a failed adapter lookup, an exception each time.
-_BOUND = ("event_uid", "customer_id", "type", "occurred_at", "amount", "currency", "category", "properties")
+_STORED = ("event_uid", "customer_id", "type", "occurred_at", "amount", "currency", "category", "properties")
 _NULLABLE = ("customer_id", "amount", "currency", "category")
+_PARAM, _PARAM_OR_NULL = "?", "NULLIF(?, '')"
+
+
+def _sqlite_values(mapping: EventMapping) -> dict[str, str]:
+    """Column -> what SQLite's statement puts there: a parameter, or a literal when every row has the
+    same value (a fixed type, a field the mapping does not have), which then costs nothing per row."""
+    fixed = {"type": _lit(mapping.type) if mapping.type else None}
+    fixed |= {c: "NULL" for c in ("amount", "currency", "category") if not getattr(mapping, c)}
+    return {c: fixed.get(c) or (_PARAM_OR_NULL if c in _NULLABLE else _PARAM) for c in _STORED}
 
 
 def supported(path: Path, mapping: EventMapping) -> bool:
@@ -328,11 +337,12 @@ class _Prepare:
         # the writing thread: made here, they would hold the GIL while the writer, which lets go of it
         # for every row SQLite inserts, waits to get it back after each one.
         columns = []
-        for name in _BOUND:
+        for name, value in _sqlite_values(self.mapping).items():
             column = batch.column(name)
-            if name in _NULLABLE:  # a customer id as text: SQLite's INTEGER column stores the number
-                column = pc.fill_null(column.cast(pa.string()), "")
-            columns.append(column)
+            if value == _PARAM_OR_NULL:  # a customer id as text: SQLite's INTEGER column stores the number
+                columns.append(pc.fill_null(column.cast(pa.string()), ""))
+            elif value == _PARAM:
+                columns.append(column)
         return columns
 
     def _drop_erased(self, batch: Any) -> tuple[Any, int]:
@@ -513,7 +523,7 @@ def _write(
 ) -> None:
     """Store each prepared batch in a transaction of its own; its figures count once it is committed."""
     done = 0
-    store: _Postgres | _Sqlite = _Postgres(what) if postgres else _Sqlite(what, received)
+    store: _Postgres | _Sqlite = _Postgres(what) if postgres else _Sqlite(what, received, job.mapping)
     with wrap_db_errors(what), engine.connect() as conn, store.session(conn):
         for ready in batches:
             with conn.begin():
@@ -533,10 +543,10 @@ def _write(
 class _Sqlite:
     """Stores batches on SQLite: one executemany each, its customer references checked in one query."""
 
-    def __init__(self, what: str, received: str) -> None:
+    def __init__(self, what: str, received: str, mapping: EventMapping) -> None:
         self.what = what
         # received_at is one value for the whole import: bound once per statement, not once per row
-        values = ", ".join("NULLIF(?, '')" if name in _NULLABLE else "?" for name in _BOUND)
+        values = ", ".join(_sqlite_values(mapping).values())
         self.statement = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES ({values}, '{received}')"  # noqa: S608
         self.checks_keys = False
 
