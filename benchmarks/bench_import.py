@@ -109,6 +109,8 @@ def run(folder: Path, url: str, suffix: str) -> None:
     # Load-independent: the CPU the import used, per million records (wall time on an idle machine is at
     # least this divided by the cores).
     figure(f"import_1m_cpu_s{suffix}", (cpu_seconds() - cpu) * RECORDS / records, "cpu-s")
+    # Other work on the machine slows both figures (the CPU-seconds too, on shared cores): say how busy it was.
+    figure(f"import_load_1min{suffix}", os.getloadavg()[0], "load")
     with timed() as t:
         for filename, mapping in CUSTOMER_FILES:
             import_source(app.engine, folder / filename, source_mapping(mapping), clock=app.clock)
