@@ -6,6 +6,7 @@ in the database's form (`db_time`, `db_json`)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -107,6 +108,48 @@ def set_customers(conn: Connection, moves: Sequence[tuple[int, int]]) -> None:
             "UPDATE source_records SET customer_id = ? WHERE id = ?",
             [(cid, rid) for rid, cid in moves[start : start + _BATCH]],
         )
+
+
+class Background:
+    """Writes that run in a second thread while this one computes what comes next: SQLite and psycopg
+    let go of the GIL while the database works (inserting, building indexes), so a first resolve's
+    keys are written and indexed while DuckDB trains and matches on them. A connection does one thing
+    at a time: whoever uses it next calls `wait()` first, which also raises what the write raised.
+    Used as a context manager, it waits for the write before leaving, whatever happens."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def run(self, job: Callable[[], object]) -> None:
+        self.wait()
+
+        def target() -> None:
+            try:
+                job()
+            except BaseException as exc:  # handed to the waiting thread
+                self._failure = exc
+
+        self._thread = threading.Thread(target=target, name="identity-writer", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.wait()
+        elif self._thread is not None:  # the caller failed: let the write finish, then its error goes on
+            self._thread.join()
+            self._thread = None
 
 
 @contextmanager

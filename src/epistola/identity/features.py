@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from epistola.hub.names import translit_key
@@ -100,7 +101,7 @@ def features(record_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
     street, number = street_parts(values.get("street"))
     house = values.get("house") or number
     postcode = values.get("postcode")
-    pc = _NOT_ALNUM.sub("", str(postcode).lower()) if postcode else ""
+    pc = _alnum(str(postcode)) if postcode else ""
     lo, hi = birth_years(values)
     return {
         "record_id": record_id,
@@ -121,5 +122,11 @@ def features(record_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
         "pc_area": pc[:3] if len(pc) >= 3 else None,
         "city": city_key(values.get("city")),
         "street": street,
-        "house": _NOT_ALNUM.sub("", str(house).lower()) or None if house else None,
+        "house": _alnum(str(house)) or None if house else None,
     }
+
+
+@lru_cache(maxsize=65536)
+def _alnum(text: str) -> str:
+    """Lower-case letters and digits only (postcodes, house numbers: a few thousand distinct ones)."""
+    return _NOT_ALNUM.sub("", text.lower())

@@ -449,6 +449,7 @@ def name_groups(key: str | None) -> tuple[str, ...]:
     return _GROUPS[near] if near else ()
 
 
+@lru_cache(maxsize=262144)
 def primary_group(key: str | None) -> str | None:
     """One stable group id per key, for blocking: the key's own group when it is unambiguous, else the
     key itself (an ambiguous diminutive blocks with exact spellings; the other rules still find it)."""

@@ -6,11 +6,13 @@ customers, golden records, history, links and the review queue — in the caller
 from __future__ import annotations
 
 import gc
+import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -98,19 +100,46 @@ def train_model(
     options: TrainingOptions | None = None,
     note: str = "",
     features: matcher.FeatureColumns | None = None,
-    backend: Backend | None = None,
 ) -> int:
     """Train on the records in the store (no labels needed; accepted review pairs refine m) and store
-    the result as a new model version. `features`: the records' keys, when already loaded (and
-    `backend`, a Splink database already holding them)."""
+    the result as a new model version. `features`: the records' keys, when already loaded."""
     if features is None:
         store.refresh_features(conn, now)
         features = store.load_features(conn)
     stored, _, _ = current_config(conn)
     config = config or stored
-    params = matcher.train(features, options or config.match.training, backend=backend)
-    params = refine_with_labels(conn, params, features)
-    untrained = len(features) < matcher.MIN_RECORDS_TO_TRAIN  # `train` kept the starting model
+    yes, _ = store.decisions(conn)
+    params = fit_model(features, options or config.match.training, accepted=yes)
+    return store_model(conn, params, config=config, records=len(features), now=now, actor=actor, note=note)
+
+
+def fit_model(
+    features: matcher.FeatureColumns,
+    options: TrainingOptions,
+    *,
+    accepted: Sequence[tuple[int, int]],
+    backend: Backend | None = None,
+) -> ModelParams:
+    """A model trained on `features` (on `backend` when it already holds them), pairs people accepted
+    refining m as pseudo-counts against the unsupervised estimate (a handful of labels nudges it,
+    hundreds dominate it). Touches no database of ours."""
+    from epistola.identity.labels import m_from_labels
+
+    return m_from_labels(matcher.train(features, options, backend=backend), features, accepted)
+
+
+def store_model(
+    conn: Connection,
+    params: ModelParams,
+    *,
+    config: IdentityConfig,
+    records: int,
+    now: datetime,
+    actor: str,
+    note: str = "",
+) -> int:
+    """A trained model as a new version, audited."""
+    untrained = records < matcher.MIN_RECORDS_TO_TRAIN  # `train` kept the starting model
     default_note = f"starting model: fewer than {matcher.MIN_RECORDS_TO_TRAIN:,} records" if untrained else "trained"
     version = store.save_model(
         conn, params=params.as_json(), config=config.as_json(), note=note or default_note, actor=actor, now=now
@@ -123,7 +152,7 @@ def train_model(
         entity="identity_model",
         entity_id=version,
         details={
-            "records": len(features),
+            "records": records,
             "method": params.trained.get("method"),
             "labelled": params.trained.get("labelled", 0),
         },
@@ -149,15 +178,6 @@ def configure(conn: Connection, config: IdentityConfig, *, now: datetime, actor:
         details=config.as_json(),
     )
     return version
-
-
-def refine_with_labels(conn: Connection, params: ModelParams, features: matcher.FeatureColumns) -> ModelParams:
-    """Pairs people accepted are known matches: their levels update m, weighted as pseudo-counts against
-    the unsupervised estimate (a handful of labels nudges it, hundreds dominate it)."""
-    from epistola.identity.labels import m_from_labels
-
-    yes, _ = store.decisions(conn)
-    return m_from_labels(params, features, yes)
 
 
 @contextmanager
@@ -192,31 +212,38 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
     say("reading the records")
     candidates = load_candidates(conn)
     stale = store.stale_ids(conn)
+    config, params, version = current_config(conn)
+    yes, no = store.decisions(conn)
+    train = params is None or retrain
     say(f"matching keys for {len(stale):,} new and changed records")
     fresh_keys = [keys_of(c.record_id, c.values) for c in candidates if c.record_id in stale]
-    store.save_features(conn, fresh_keys, now)
     computed = len(stale)
-    if computed == len(candidates):  # every key was just computed: no need to read them back
-        loaded = matcher.columns_of(sorted(fresh_keys, key=lambda row: row["record_id"]))
-    else:
-        loaded = store.load_features(conn)
-    del fresh_keys  # a million dicts: gone before the matcher needs its memory
-    config, params, version = current_config(conn)
-    trained = False
-    records = len(loaded)
-    with matcher.duckdb_session(loaded) as backend:
-        if params is None or retrain:
-            say("training the matching model (no labels needed)")
-            version = train_model(conn, now=now, actor=actor, config=config, features=loaded, backend=backend)
-            config, params, _ = current_config(conn)
-            trained = True
-        assert params is not None and version is not None  # noqa: S101 - train_model stored one
-        yes, no = store.decisions(conn)
-        say(f"matching {records:,} records")
-        result = matcher.match(
-            loaded, params=params, config=config.match, must_link=yes, cannot_link=no, backend=backend
-        )
-    del loaded
+    # The keys are written and indexed in a second thread while DuckDB trains and matches on them:
+    # nothing below touches the connection until `writing.wait()`.
+    with bulk.Background() as writing:
+        writing.run(partial(store.save_features, conn, fresh_keys, now))
+        if computed == len(candidates):  # every key was just computed: no need to read them back
+            loaded = matcher.columns_of(sorted(fresh_keys, key=lambda row: row["record_id"]))
+        else:
+            writing.wait()
+            loaded = store.load_features(conn)
+        del fresh_keys  # a million dicts: gone (once written) before the matcher needs its memory
+        records = len(loaded)
+        with matcher.duckdb_session(loaded) as backend:
+            if train:
+                say("training the matching model (no labels needed)")
+                fitted = fit_model(loaded, config.match.training, accepted=yes, backend=backend)
+                params = ModelParams.from_json(_stored(fitted.as_json()))  # as it will be read back
+            assert params is not None  # noqa: S101 - trained above when there was none
+            say(f"matching {records:,} records")
+            result = matcher.match(
+                loaded, params=params, config=config.match, must_link=yes, cannot_link=no, backend=backend
+            )
+        del loaded
+        writing.wait()
+    if train:
+        version = store_model(conn, fitted, config=config, records=records, now=now, actor=actor)
+    assert version is not None  # noqa: S101 - stored above when there was none
     say("writing customers, golden records and history")
     applied = apply_clusters(
         conn,
@@ -238,7 +265,7 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
         split_off=applied.split_off,
         consents_recorded=applied.consents_recorded,
         model_version=version,
-        trained=trained,
+        trained=train,
         review_pairs=len(result.review),
         contradictions=result.contradictions,
         keys_computed=computed,
@@ -252,6 +279,11 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
         details={k: v for k, v in vars(report).items()},
     )
     return report
+
+
+def _stored(data: dict[str, Any]) -> Any:
+    """JSON as a JSON column gives it back."""
+    return json.loads(json.dumps(data))
 
 
 def _why(result: MatchResult) -> dict[int, dict[str, Any]]:
