@@ -126,7 +126,10 @@ def run(folder: Path, url: str, suffix: str) -> None:
             n_events += ev.inserted
     print(f"{n_events:,} events in {t[0]:.1f} s", flush=True)
     figure(f"events_per_s{suffix}", n_events / t[0], "events/s")
+    # This process only (DuckDB reading in one thread, the store written from another); on PostgreSQL the
+    # server's work, the larger part there, is not in it.
     figure(f"events_per_cpu_s{suffix}", n_events / (cpu_seconds() - cpu), "events/cpu-s")
+    figure(f"events_load_1min{suffix}", os.getloadavg()[0], "load")
     app.close()
 
 
