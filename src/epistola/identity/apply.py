@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
@@ -200,10 +201,27 @@ def apply_clusters(
     why: Mapping[int, dict[str, Any]] | None = None,
     candidates: Sequence[Candidate] | None = None,
     changed_records: set[int] | None = None,
+    writing: bulk.Background | None = None,
 ) -> Applied:
     """Make the customers table say what `clusters` (record -> cluster) says. `why` may carry, per
     cluster, what joined it (shown in the merge history); `candidates` the records, when already loaded;
-    `changed_records` the records new or changed since the last run (others' consent statements are in already)."""
+    `changed_records` the records new or changed since the last run (others' consent statements are in
+    already). The big writes go through `writing` while the next ones are prepared; given by the caller,
+    it may still be writing on return (the caller waits), else this waits before returning."""
+    if writing is None:
+        with bulk.Background() as own:
+            return apply_clusters(
+                conn,
+                clusters,
+                now=now,
+                actor=actor,
+                policy=policy,
+                why=why,
+                candidates=candidates,
+                changed_records=changed_records,
+                writing=own,
+            )
+    writing.wait()  # what we read below must be what was written before
     out = Applied()
     candidates = [c for c in (load_candidates(conn) if candidates is None else candidates) if c.record_id in clusters]
     by_cluster: dict[int, list[Candidate]] = defaultdict(list)
@@ -227,7 +245,8 @@ def apply_clusters(
     goldens: dict[int, Golden] = {cl: build_golden(members, policy) for cl, members in by_cluster.items()}
     fresh = [cl for cl in by_cluster if cl not in owner_of]
     if fresh:
-        for cl, new_id in zip(fresh, _insert_customers(conn, [goldens[cl] for cl in fresh], now), strict=True):
+        new_ids = _insert_customers(conn, [goldens[cl] for cl in fresh], now, writing)
+        for cl, new_id in zip(fresh, new_ids, strict=True):
             owner_of[cl] = new_id
         out.created = len(fresh)
     customer_of = {rid: owner_of[cl] for rid, cl in clusters.items() if cl in owner_of}
@@ -244,6 +263,7 @@ def apply_clusters(
             changed.append({"b_id": owner, **{f"b_{k}": v for k, v in values.items()}})
             touched.add(owner)
     if changed:
+        writing.wait()
         conn.execute(
             update(customers)
             .where(customers.c.id == bindparam("b_id"))
@@ -253,7 +273,7 @@ def apply_clusters(
         out.updated = len(changed)
 
     moves = {c.record_id: customer_of[c.record_id] for c in candidates if c.customer_id != customer_of[c.record_id]}
-    store.relink_records(conn, moves)
+    writing.run(partial(store.relink_records, conn, moves))
 
     # who was absorbed, who lost records to another customer
     claimed = set(owner_of.values())
@@ -261,6 +281,8 @@ def apply_clusters(
     for c in candidates:
         if c.customer_id in existing and c.customer_id != customer_of[c.record_id]:
             moved_from[(c.customer_id, customer_of[c.record_id])].append(c.record_id)
+    if moved_from:  # merges and splits below read and write as they go
+        writing.wait()
     absorbed: dict[int, int] = {}
     for old in {old for old, _ in moved_from} - claimed:
         homes = Counter({new: len(rids) for (o, new), rids in moved_from.items() if o == old})
@@ -307,23 +329,26 @@ def apply_clusters(
     relink_events(conn, {*absorbed, *(old for old, _ in moved_from)})
 
     if len(touched) > out.created:  # a first run has no lineage to clear
+        writing.wait()
         for chunk in store.chunks(sorted(touched)):
             conn.execute(delete(customer_lineage).where(customer_lineage.c.customer_id.in_(chunk)))
-    _insert_lineage(conn, [(owner_of[cl], golden) for cl, golden in goldens.items() if owner_of[cl] in touched])
+    _insert_lineage(
+        conn, [(owner_of[cl], golden) for cl, golden in goldens.items() if owner_of[cl] in touched], writing
+    )
 
     carried = None
     if changed_records is not None:
         carried = [
             (c, customer_of[c.record_id]) for c in candidates if c.record_id in changed_records or c.record_id in moves
         ]
-    out.consents_recorded = carry_consents(conn, now, carried)
+    out.consents_recorded = carry_consents(conn, now, carried, writing=writing, new_customers=new_customers)
     joined = _joined(by_cluster, owner_of, existing)
-    out.consents_recorded += _never_wider(conn, joined, before, now)
+    out.consents_recorded += _never_wider(conn, joined, before, now, writing)
     out.customers = len(by_cluster)
     return out
 
 
-def _insert_lineage(conn: Connection, goldens: Sequence[tuple[int, Golden]]) -> None:
+def _insert_lineage(conn: Connection, goldens: Sequence[tuple[int, Golden]], writing: bulk.Background) -> None:
     """customer_lineage rows of (customer, golden record) pairs. A golden record takes most of its
     fields from one or two records, so each (customer, record) goes to the database once with the
     fields it supplied, and the database writes the rows (`bulk.insert_fanned_out`)."""
@@ -338,19 +363,17 @@ def _insert_lineage(conn: Connection, goldens: Sequence[tuple[int, Golden]]) -> 
         rows.extend((owner, rid, stamp(seen), mask) for (rid, seen), mask in masks.items())
         count += len(golden.lineage)
     if rows:
-        bulk.insert_fanned_out(
-            conn,
-            customer_lineage,
-            ("customer_id", "field", "source_record_id", "observed_at"),
-            LINEAGE_FIELDS,
-            rows,
-            count=count,
-        )
+        columns = ("customer_id", "field", "source_record_id", "observed_at")
+        writing.run(partial(bulk.insert_fanned_out, conn, customer_lineage, columns, LINEAGE_FIELDS, rows, count=count))
 
 
-def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime) -> list[int]:
+def _insert_customers(
+    conn: Connection, goldens: Sequence[Golden], now: datetime, writing: bulk.Background
+) -> list[int]:
     """New customers from golden records, their ids in order. SQLite hands out row ids one above the
-    largest, and this transaction is its only writer, so the ids are known without RETURNING."""
+    largest, and this transaction is its only writer, so the ids are known without RETURNING (and the
+    rows can be written while the caller goes on)."""
+    writing.wait()
     if bulk.is_postgres(conn):
         dicts = [{**golden_columns(g), "created_at": now, "updated_at": now} for g in goldens]
         stmt = insert(customers).returning(customers.c.id, sort_by_parameter_order=True)
@@ -367,7 +390,7 @@ def _insert_customers(conn: Connection, goldens: Sequence[Golden], now: datetime
         row[attributes] = bulk.db_json(row[attributes] or {})
         row[birth] = bulk.db_date(conn, row[birth])
         rows.append((start + i, *row, stamp, stamp))
-    bulk.insert_many(conn, customers, columns, rows)
+    writing.run(partial(bulk.insert_many, conn, customers, columns, rows))
     return list(range(start, start + len(goldens)))
 
 
@@ -401,10 +424,22 @@ def relink_events(conn: Connection, customer_ids: set[int]) -> int:
     return len(moves)
 
 
-def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Candidate, int]] | None = None) -> int:
+def carry_consents(
+    conn: Connection,
+    now: datetime,
+    records: Sequence[tuple[Candidate, int]] | None = None,
+    *,
+    writing: bulk.Background | None = None,
+    new_customers: Collection[int] = (),
+) -> int:
     """Write what source records say about consent into the ledger, once per change: every active
-    record, or only `records` ((record, its customer now) pairs: the new, changed and moved ones)."""
+    record, or only `records` ((record, its customer now) pairs: the new, changed and moved ones).
+    `new_customers` were made in this run (they have no ledger yet); `writing`, when given, writes."""
+    if writing is None:
+        with bulk.Background() as own:
+            return carry_consents(conn, now, records, writing=own, new_customers=new_customers)
     if records is None:
+        writing.wait()
         query = (
             select(
                 source_records.c.id,
@@ -425,7 +460,10 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
             (c.record_id, cid, c.values, c.observed_at, c.source) for c, cid in records if c.values.get("consents")
         ]
         known = {}
-        for row in sorted(history(conn, sorted({cid for _, cid, *_ in said_by})), key=lambda r: r.id):
+        held = sorted({cid for _, cid, *_ in said_by} - set(new_customers))
+        if held:
+            writing.wait()
+        for row in sorted(history(conn, held) if held else (), key=lambda r: r.id):
             rid = row.entry.proof.get("source_record_id")
             if rid is not None:
                 e = row.entry
@@ -446,16 +484,11 @@ def carry_consents(conn: Connection, now: datetime, records: Sequence[tuple[Cand
             if known.get((cid, channel, purpose, rid)) == status:
                 continue
             rows.append((cid, channel, purpose, status, source, f"{head}{rid:d}{tail}", recorded, None))
-    _append_statements(conn, rows)
-    return len(rows)
-
-
-def _append_statements(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Ledger rows (customer, channel, purpose, status, source, proof as JSON text, recorded at, expires at)
-    through the bulk writer: a first run appends a statement per record and channel, a million rows that
-    SQLAlchemy's per-row processing would spend half a minute on."""
+    # Ledger rows through the bulk writer: a first run appends a statement per record and channel, a
+    # million rows that SQLAlchemy's per-row processing would spend half a minute on.
     columns = ("customer_id", "channel", "purpose", "status", "source", "proof", "recorded_at", "expires_at")
-    bulk.insert_many(conn, consents, columns, rows)
+    writing.run(partial(bulk.insert_many, conn, consents, columns, rows))
+    return len(rows)
 
 
 def _standings(conn: Connection, ids: set[int], now: datetime) -> dict[tuple[int, str, str], Standing]:
@@ -498,6 +531,7 @@ def _never_wider(
     joined: Mapping[int, list[tuple[str, Any]]],
     before: Mapping[tuple[int, str, str], Standing],
     now: datetime,
+    writing: bulk.Background,
 ) -> int:
     """Records or customers that joined one customer in this run: where they disagree, the stricter state
     is appended for the customer unless it already holds (a refusal by any of them wins)."""
@@ -524,6 +558,7 @@ def _never_wider(
             said[keeper] = conflicts
     if not said:
         return 0
+    writing.wait()  # the statements carried above count
     current = consent_standings(conn, sorted(said), now=now)
     entries = []
     for keeper, conflicts in sorted(said.items()):

@@ -6,6 +6,7 @@ in the database's form (`db_time`, `db_json`)."""
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
@@ -111,32 +112,40 @@ def set_customers(conn: Connection, moves: Sequence[tuple[int, int]]) -> None:
 
 
 class Background:
-    """Writes that run in a second thread while this one computes what comes next: SQLite and psycopg
-    let go of the GIL while the database works (inserting, building indexes), so a first resolve's
-    keys are written and indexed while DuckDB trains and matches on them. A connection does one thing
-    at a time: whoever uses it next calls `wait()` first, which also raises what the write raised.
-    Used as a context manager, it waits for the write before leaving, whatever happens."""
+    """Writes that run in a second thread, in the order given, while this one computes what comes next:
+    SQLite and psycopg let go of the GIL while the database works (inserting, checking foreign keys,
+    building indexes), so a first resolve's writes overlap with the Python that prepares the next ones.
+    A connection does one thing at a time: whoever uses it outside `run` calls `wait()` first, which
+    also raises what a write raised (the writes after a failed one are skipped). Used as a context
+    manager, it finishes its writes before leaving; if the caller failed, the writes not yet started
+    are dropped (the caller's transaction is going to be rolled back)."""
 
     def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], object] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._dropping = False
 
     def run(self, job: Callable[[], object]) -> None:
-        self.wait()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="identity-writer", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
 
-        def target() -> None:
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
             try:
-                job()
+                if self._failure is None and not self._dropping:
+                    job()
             except BaseException as exc:  # handed to the waiting thread
                 self._failure = exc
-
-        self._thread = threading.Thread(target=target, name="identity-writer", daemon=True)
-        self._thread.start()
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
 
     def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Until every write so far is done; raises the first that failed."""
+        self._jobs.join()
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure
@@ -145,11 +154,17 @@ class Background:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is None:
-            self.wait()
-        elif self._thread is not None:  # the caller failed: let the write finish, then its error goes on
-            self._thread.join()
-            self._thread = None
+        if kind is not None:
+            self._dropping = True
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            if self._thread is not None:
+                self._jobs.put(None)
+                self._thread.join()
+                self._thread = None
+            self._dropping = False
 
 
 @contextmanager

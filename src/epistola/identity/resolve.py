@@ -218,8 +218,10 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
     say(f"matching keys for {len(stale):,} new and changed records")
     fresh_keys = [keys_of(c.record_id, c.values) for c in candidates if c.record_id in stale]
     computed = len(stale)
-    # The keys are written and indexed in a second thread while DuckDB trains and matches on them:
-    # nothing below touches the connection until `writing.wait()`.
+    # Writes go through a second thread while this one prepares the next (see bulk.Background): the keys
+    # are written and indexed while DuckDB trains and matches on them, customers and records while
+    # golden records, lineage and ledger rows are worked out. Nothing here touches the connection
+    # without `writing.wait()` first.
     with bulk.Background() as writing:
         writing.run(partial(store.save_features, conn, fresh_keys, now))
         if computed == len(candidates):  # every key was just computed: no need to read them back
@@ -241,21 +243,24 @@ def _resolve(conn: Connection, *, now: datetime, actor: str, retrain: bool, say:
             )
         del loaded
         writing.wait()
-    if train:
-        version = store_model(conn, fitted, config=config, records=records, now=now, actor=actor)
-    assert version is not None  # noqa: S101 - stored above when there was none
-    say("writing customers, golden records and history")
-    applied = apply_clusters(
-        conn,
-        result.clusters,
-        now=now,
-        actor=actor,
-        policy=config.survivorship,
-        why=_why(result),
-        candidates=candidates,
-        changed_records=stale,
-    )
-    store.replace_links(conn, result.merged, result.review, version=version, now=now)
+        if train:
+            version = store_model(conn, fitted, config=config, records=records, now=now, actor=actor)
+        assert version is not None  # noqa: S101 - stored above when there was none
+        say("writing customers, golden records and history")
+        applied = apply_clusters(
+            conn,
+            result.clusters,
+            now=now,
+            actor=actor,
+            policy=config.survivorship,
+            why=_why(result),
+            candidates=candidates,
+            changed_records=stale,
+            writing=writing,
+        )
+        links = store.link_rows(result.merged, result.review, version=version, stamp=bulk.db_time(conn, now))
+        writing.run(partial(store.replace_links, conn, links))
+        writing.wait()
     report = ResolveReport(
         records=records,
         customers=applied.customers,

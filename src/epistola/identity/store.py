@@ -215,18 +215,20 @@ def save_model(
 # --- links and decisions --------------------------------------------------------------------------------
 
 
-def replace_links(
-    conn: Connection, merged: Sequence[Link], review: Sequence[Link], *, version: int, now: datetime
-) -> None:
-    """The links of the latest run: the ones that joined records, and the pairs waiting for review."""
-    conn.execute(delete(identity_links))
-    stamp = bulk.db_time(conn, now)
-    columns: tuple[str, ...] = ("record_l", "record_r", "kind", "probability", "weight", "reason", "model_version")
-    rows: list[tuple[Any, ...]] = [
+def link_rows(merged: Sequence[Link], review: Sequence[Link], *, version: int, stamp: Any) -> list[tuple[Any, ...]]:
+    """identity_links rows (record_l, record_r, kind, probability, weight, reason, model_version,
+    created_at) of a run's links: the ones that joined records, then the pairs waiting for review."""
+    return [
         (min(x.left, x.right), max(x.left, x.right), kind, x.probability, x.weight, x.reason, version, stamp)
         for kind, links in (("merge", merged), ("review", review))
         for x in links
     ]
+
+
+def replace_links(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """The links of the latest run (`link_rows`) in place of the previous run's."""
+    conn.execute(delete(identity_links))
+    columns: tuple[str, ...] = ("record_l", "record_r", "kind", "probability", "weight", "reason", "model_version")
     if not bulk.is_postgres(conn):
         # the ids SQLite would hand out in this order, but the rows go in by pair: the pair's unique
         # index and the look-ups of its records (foreign keys) then walk forward instead of jumping
