@@ -1,7 +1,8 @@
 """Bulk writes for batch resolution: a million records mean a million keys, hundreds of thousands of
 customers and millions of lineage rows, so these bypass SQLAlchemy's per-row processing (COPY on
 PostgreSQL, the driver's executemany on SQLite), as the hub's record writer does. Values arrive already
-in the database's form (`db_time`, `db_json`)."""
+in the database's form (`db_time`, `db_json`). `Background` runs such writes in a second thread while
+the caller prepares the next ones; `large_cache` gives SQLite room for a run's foreign-key look-ups."""
 
 from __future__ import annotations
 

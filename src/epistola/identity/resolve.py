@@ -1,6 +1,7 @@
 """Identity resolution over the operational store: keys for new and changed records, the stored model
 (trained on first use, versioned), Splink's prediction, clustering that honours review decisions, then
-customers, golden records, history, links and the review queue — in the caller's transaction.
+customers, golden records, history, links and the review queue — in the caller's transaction. The big
+writes of a run go through a second thread (`bulk.Background`); docs/identity.md says why and how.
 """
 
 from __future__ import annotations
